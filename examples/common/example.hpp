@@ -1,0 +1,176 @@
+// The command line shared by the example programs: one program per seed
+// network, each variant a bound network type.
+//   NAME infer   --variant V --weights W.safetensors --input X.npy --output Y.npy
+//   NAME summary --variant V
+//   NAME bench   --variant V [--batch N] [--threads T] [--runs R]
+#pragma once
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <tbb/global_control.h>
+#include <tbb/task_arena.h>
+
+#include "ctseg/error.hpp"
+#include "ctseg/interop.hpp"
+#include "ctseg/model/network.hpp"
+#include "ctseg/plan/summary.hpp"
+
+namespace ctseg::examples {
+
+// A variant: its name on the command line and its bound network type.
+template <fixed_string Name, class Bound>
+struct variant {
+    static constexpr std::string_view name = Name.view();
+    using bound = Bound;
+};
+
+struct options {
+    std::string command, variant, weights, input, output;
+    long batch = 1, threads = 0, runs = 10;
+};
+
+inline std::string shape_string(const std::vector<std::int64_t>& s) {
+    std::string r = "[";
+    for (std::size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+    return r + "]";
+}
+
+inline long parse_count(std::string_view flag, const std::string& text) {
+    std::size_t used = 0;
+    long v = 0;
+    try {
+        v = std::stol(text, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    if (used != text.size() || v <= 0) throw error(std::string(flag) + " needs a positive integer, got '" + text + "'");
+    return v;
+}
+
+inline options parse(int argc, char** argv, std::string_view usage) {
+    options o;
+    if (argc < 2) throw error("no command given; " + std::string(usage));
+    o.command = argv[1];
+    if (o.command == "--help" || o.command == "-h") {
+        o.command = "help";
+        return o;
+    }
+    if (o.command != "infer" && o.command != "summary" && o.command != "bench")
+        throw error("unknown command '" + o.command + "'; " + std::string(usage));
+    for (int i = 2; i < argc; ++i) {
+        const std::string flag = argv[i];
+        if (flag == "--help" || flag == "-h") { o.command = "help"; return o; }
+        if (i + 1 >= argc) throw error("option " + flag + " needs a value (or is unknown); " + std::string(usage));
+        const std::string value = argv[++i];
+        if (flag == "--variant") o.variant = value;
+        else if (flag == "--weights") o.weights = value;
+        else if (flag == "--input") o.input = value;
+        else if (flag == "--output") o.output = value;
+        else if (flag == "--batch") o.batch = parse_count(flag, value);
+        else if (flag == "--threads") o.threads = parse_count(flag, value);
+        else if (flag == "--runs") o.runs = parse_count(flag, value);
+        else throw error("unknown option '" + flag + "'; " + std::string(usage));
+    }
+    if (o.variant.empty()) throw error("--variant is required; " + std::string(usage));
+    if (o.command == "infer" && (o.weights.empty() || o.input.empty() || o.output.empty()))
+        throw error("infer needs --weights, --input and --output; " + std::string(usage));
+    return o;
+}
+
+template <class Bound>
+void infer(const options& o) {
+    using net_t = network<Bound>;
+    using in = typename Bound::input_shape;
+    using out = typename Bound::output_shape;
+    auto x = interop::read_npy_as<float>(o.input);
+    std::vector<std::int64_t> want{-1, std::int64_t(in::channels)};
+    for (auto e : in::spatial) want.push_back(std::int64_t(e));
+    bool ok = x.shape.size() == want.size() && x.shape[0] > 0;
+    for (std::size_t i = 1; ok && i < want.size(); ++i) ok = x.shape[i] == want[i];
+    if (!ok) {
+        std::vector<std::int64_t> rest(want.begin() + 1, want.end());
+        throw error(o.input + ": input has shape " + shape_string(x.shape) + ", variant '" + o.variant + "' expects [N, " +
+                    shape_string(rest).substr(1));
+    }
+    auto model = std::make_unique<net_t>();
+    interop::load_state_dict(*model, o.weights);
+    model->state_changed();
+    const auto batch = exec::index_t(x.shape[0]);
+    std::vector<float> y(std::size_t(batch) * out::size);
+    model->forward(batch, x.values.data(), y.data());
+    std::vector<std::int64_t> yshape{batch, std::int64_t(out::channels)};
+    for (auto e : out::spatial) yshape.push_back(std::int64_t(e));
+    interop::write_npy(o.output, interop::host_tensor::from(std::span<const float>(y), yshape));
+}
+
+template <class Bound>
+void bench(const options& o) {
+    using net_t = network<Bound>;
+    const long threads = o.threads > 0 ? o.threads : long(tbb::this_task_arena::max_concurrency());
+    tbb::global_control limit(tbb::global_control::max_allowed_parallelism, std::size_t(threads));
+    tbb::task_arena arena{int(threads)};
+    auto model = std::make_unique<net_t>(1);
+    std::vector<float> x(std::size_t(o.batch) * net_t::input_size), y(std::size_t(o.batch) * net_t::output_size);
+    std::mt19937 rng(7);
+    std::normal_distribution<float> nd;
+    for (auto& v : x) v = nd(rng);
+    std::vector<double> times;
+    arena.execute([&] {
+        model->forward(o.batch, x.data(), y.data());  // warm-up
+        for (long r = 0; r < o.runs; ++r) {
+            const auto t0 = std::chrono::steady_clock::now();
+            model->forward(o.batch, x.data(), y.data());
+            const auto t1 = std::chrono::steady_clock::now();
+            times.push_back(std::chrono::duration<double>(t1 - t0).count());
+            std::printf("run %ld %.6f\n", r, times.back());
+        }
+    });
+    std::sort(times.begin(), times.end());
+    const double median = times.size() % 2 ? times[times.size() / 2] : 0.5 * (times[times.size() / 2 - 1] + times[times.size() / 2]);
+    std::printf("threads %ld batch %ld gflop_per_run %.3f gflops %.1f\n", threads, o.batch,
+                double(Bound::flops) * double(o.batch) * 1e-9, double(Bound::flops) * double(o.batch) * 1e-9 / median);
+    std::printf("median_s %.6f\n", median);
+}
+
+template <class... Variants>
+int run(std::string_view program, int argc, char** argv) {
+    std::string names;
+    ((names += (names.empty() ? "" : ", ") + std::string(Variants::name)), ...);
+    const std::string usage = "usage: " + std::string(program) +
+                              " {infer --variant V --weights W.safetensors --input X.npy --output Y.npy | summary --variant V | "
+                              "bench --variant V [--batch N] [--threads T] [--runs R]} with V in {" + names + "}";
+    try {
+        const options o = parse(argc, argv, usage);
+        if (o.command == "help") {
+            std::cout << usage << '\n';
+            return 0;
+        }
+        bool found = false;
+        (([&] {
+             if (found || o.variant != Variants::name) return;
+             found = true;
+             using B = typename Variants::bound;
+             if (o.command == "summary") print_summary<B>(std::cout);
+             else if (o.command == "infer") infer<B>(o);
+             else bench<B>(o);
+         }()), ...);
+        if (!found) throw error("unknown variant '" + o.variant + "'; known: " + names);
+        return 0;
+    } catch (const std::bad_alloc&) {
+        std::cerr << program << ": error: out of memory\n";
+    } catch (const std::exception& e) {
+        std::cerr << program << ": error: " << e.what() << '\n';
+    }
+    return 1;
+}
+
+}  // namespace ctseg::examples

@@ -1,0 +1,173 @@
+// Portable short-vector helpers and the scalar form of the epilogue, shared by
+// the kernels. Vectors are GCC/clang vector extensions; on x86 with AVX-512 or
+// AVX2+FMA the native register types and fused multiply-add are used.
+#pragma once
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+
+#include "ctseg/exec/geometry.hpp"
+
+#if defined(__AVX512F__) || defined(__AVX__) || defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+namespace ctseg::exec::detail {
+
+// simd<T>: V (vector type), lanes, registers (architectural vector registers),
+// load/store (unaligned), splat, fma(a, b, c) = a * b + c, pin(v) (keeps v in a
+// register, so that a loaded value is not re-read as a memory operand).
+template <class T>
+struct simd {
+    using V = T;
+    static constexpr int lanes = 1;
+    static constexpr int registers = 16;
+    static V load(const T* p) { return *p; }
+    static void store(T* p, V v) { *p = v; }
+    static V splat(T s) { return s; }
+    static V fma(V a, V b, V c) { return a * b + c; }
+    static void pin(V&) {}
+};
+
+#if defined(__AVX512F__)
+template <>
+struct simd<float> {
+    using V = __m512;
+    static constexpr int lanes = 16;
+    static constexpr int registers = 32;
+    static V load(const float* p) { return _mm512_loadu_ps(p); }
+    static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+    static V splat(float s) { return _mm512_set1_ps(s); }
+    static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+    static void pin(V& v) { __asm__("" : "+v"(v)); }
+};
+template <>
+struct simd<double> {
+    using V = __m512d;
+    static constexpr int lanes = 8;
+    static constexpr int registers = 32;
+    static V load(const double* p) { return _mm512_loadu_pd(p); }
+    static void store(double* p, V v) { _mm512_storeu_pd(p, v); }
+    static V splat(double s) { return _mm512_set1_pd(s); }
+    static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+    static void pin(V& v) { __asm__("" : "+v"(v)); }
+};
+#elif defined(__AVX__)
+template <>
+struct simd<float> {
+    using V = __m256;
+    static constexpr int lanes = 8;
+    static constexpr int registers = 16;
+    static V load(const float* p) { return _mm256_loadu_ps(p); }
+    static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+    static V splat(float s) { return _mm256_set1_ps(s); }
+#if defined(__FMA__)
+    static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+#else
+    static V fma(V a, V b, V c) { return _mm256_add_ps(_mm256_mul_ps(a, b), c); }
+#endif
+    static void pin(V& v) { __asm__("" : "+x"(v)); }
+};
+template <>
+struct simd<double> {
+    using V = __m256d;
+    static constexpr int lanes = 4;
+    static constexpr int registers = 16;
+    static V load(const double* p) { return _mm256_loadu_pd(p); }
+    static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
+    static V splat(double s) { return _mm256_set1_pd(s); }
+#if defined(__FMA__)
+    static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+#else
+    static V fma(V a, V b, V c) { return _mm256_add_pd(_mm256_mul_pd(a, b), c); }
+#endif
+    static void pin(V& v) { __asm__("" : "+x"(v)); }
+};
+#else
+// Generic 16-byte vectors: lowered by the compiler to whatever the target has.
+template <>
+struct simd<float> {
+    typedef float V __attribute__((vector_size(16)));
+    static constexpr int lanes = 4;
+    static constexpr int registers = 16;
+    static V load(const float* p) { V v; std::memcpy(&v, p, sizeof v); return v; }
+    static void store(float* p, V v) { std::memcpy(p, &v, sizeof v); }
+    static V splat(float s) { return V{s, s, s, s}; }
+    static V fma(V a, V b, V c) { return a * b + c; }
+    static void pin(V&) {}
+};
+template <>
+struct simd<double> {
+    typedef double V __attribute__((vector_size(16)));
+    static constexpr int lanes = 2;
+    static constexpr int registers = 16;
+    static V load(const double* p) { V v; std::memcpy(&v, p, sizeof v); return v; }
+    static void store(double* p, V v) { std::memcpy(p, &v, sizeof v); }
+    static V splat(double s) { return V{s, s}; }
+    static V fma(V a, V b, V c) { return a * b + c; }
+    static void pin(V&) {}
+};
+#endif
+
+// The epilogue for one output channel of one sample, in scalar form.
+template <class T>
+struct channel_epilogue {
+    T bias = T(0);
+    activation act = activation::none;
+    T slope = T(0);
+    const T* residual = nullptr;  // residual plane for this channel, or null
+
+    T operator()(T acc, index_t pos) const {
+        T y = acc + bias;
+        switch (act) {
+            case activation::none: break;
+            case activation::relu: y = y > T(0) ? y : T(0); break;
+            case activation::leaky_relu:
+            case activation::prelu: y = y >= T(0) ? y : y * slope; break;
+        }
+        if (residual) y += residual[pos];
+        return y;
+    }
+
+    // out[i] = ep(acc[i]) for i < count; positions pos0 + i (contiguous).
+    void apply(const T* acc, T* out, index_t count, index_t pos0) const {
+        const T b = bias;
+        switch (act) {
+            case activation::none:
+                for (index_t i = 0; i < count; ++i) out[i] = acc[i] + b;
+                break;
+            case activation::relu:
+                for (index_t i = 0; i < count; ++i) {
+                    T y = acc[i] + b;
+                    out[i] = y > T(0) ? y : T(0);
+                }
+                break;
+            case activation::leaky_relu:
+            case activation::prelu:
+                for (index_t i = 0; i < count; ++i) {
+                    T y = acc[i] + b;
+                    out[i] = y >= T(0) ? y : y * slope;
+                }
+                break;
+        }
+        if (residual) {
+            const T* r = residual + pos0;
+            for (index_t i = 0; i < count; ++i) out[i] += r[i];
+        }
+    }
+};
+
+template <class T, std::size_t R>
+channel_epilogue<T> make_channel_epilogue(const epilogue<T, R>& ep, index_t n, index_t c, index_t plane) {
+    channel_epilogue<T> ce;
+    ce.bias = ep.bias ? ep.bias[c] : T(0);
+    ce.act = ep.act;
+    ce.slope = ep.act == activation::prelu ? (ep.prelu_slope ? ep.prelu_slope[c] : T(0)) : ep.slope;
+    if (ep.residual) {
+        const index_t period = ep.residual_channels > 0 ? ep.residual_channels : 1;
+        ce.residual = ep.residual + n * ep.residual_batch_stride + (ep.residual_offset + c % period) * plane;
+    }
+    return ce;
+}
+
+}  // namespace ctseg::exec::detail

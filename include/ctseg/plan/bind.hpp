@@ -1,0 +1,92 @@
+// bind<Net, shape<C, extents...>>: a network bound to an input tile. Everything
+// here is a compile-time constant: shapes, parameters, FLOPs, receptive field,
+// the fused operation list and the memory plan.
+#pragma once
+#include <array>
+#include <cstddef>
+#include <type_traits>
+
+#include "ctseg/plan/diagnostics.hpp"
+#include "ctseg/plan/graph.hpp"
+#include "ctseg/plan/nodes.hpp"
+#include "ctseg/plan/passes.hpp"
+#include "ctseg/spec/shape.hpp"
+
+namespace ctseg {
+
+namespace plan::detail {
+template <class Net, class In>
+using root_node = node<Net, In, ctx<fixed_string("net"), fixed_string(""), void>>;
+
+template <class Net, class In>
+constexpr auto lower() {
+    using root = root_node<Net, In>;
+    constexpr counts room = root::count + counts{1, 2, 0, 0};  // the input, and a possible final copy
+    graph<room> g;
+    std::array<double, max_rank> field{}, jump{};
+    for (std::size_t i = 0; i < In::rank && i < max_rank; ++i) { field[i] = 1; jump[i] = 1; }
+    g.input = g.add_value(int(In::channels), int(In::rank), extent_of<In>(), field, jump);
+    g.output = root::emit(g, g.input);
+    return g;
+}
+}  // namespace plan::detail
+
+template <class Net, class InputShape, plan::plan_options Options = plan::plan_options{}>
+struct bind {
+    static_assert(static_shape<InputShape>,
+                  "ctseg: bind<Net, Shape>: the input must be written ctseg::shape<channels, extents...>, e.g. shape<1, 572, 572>");
+    static_assert(diag::check<(InputShape::rank >= 1 && InputShape::rank <= plan::max_rank), InputShape>,
+                  "ctseg: bind<Net, Shape>: ctseg runs 1D, 2D and 3D inputs (1 to 3 spatial extents)");
+    static_assert(diag::check<(InputShape::channels > 0 && InputShape::plane > 0), InputShape>,
+                  "ctseg: bind<Net, Shape>: zero channels or a zero extent in the input shape");
+
+    using network = Net;
+    using input_shape = InputShape;
+    using root = plan::detail::root_node<Net, InputShape>;
+    using output_shape = typename root::out;
+    static constexpr std::size_t rank = InputShape::rank;
+    static constexpr plan::plan_options options = Options;
+
+    // The network as emitted, before any pass (used by training and by tests).
+    static constexpr auto lowered = plan::detail::lower<Net, InputShape>();
+    // After fusion and in-place concatenation.
+    static constexpr auto graph = plan::optimise(lowered, Options);
+    static constexpr auto memory = plan::detail::plan_memory(graph);
+
+    static constexpr long parameter_count = [] {
+        long n = 0;
+        for (std::size_t i = 0; i < lowered.n_params; ++i)
+            if (lowered.params[i].trainable && !lowered.params[i].counter) n += lowered.params[i].count;
+        return n;
+    }();
+    // Floating-point operations per batch element: 2 per multiply-add of the
+    // convolutions, one per element for the other layers.
+    static constexpr long flops = [] {
+        long n = 0;
+        for (std::size_t i = 0; i < lowered.n_rows; ++i) n += lowered.rows[i].flops;
+        return n;
+    }();
+    // Receptive field of one output element, in input elements, per dimension.
+    static constexpr std::array<long, rank> receptive_field = [] {
+        std::array<long, rank> r{};
+        for (std::size_t i = 0; i < rank; ++i) r[i] = long(lowered.values[std::size_t(lowered.output)].receptive[i] + 0.5);
+        return r;
+    }();
+    // Arena for intermediate tensors, per batch element.
+    static constexpr long workspace_elements = memory.arena;
+    template <class T = float>
+    static constexpr long workspace_bytes = workspace_elements * long(sizeof(T));
+    static constexpr long state_values = lowered.param_values;
+    static constexpr std::size_t live_ops = [] {
+        std::size_t n = 0;
+        for (std::size_t i = 0; i < graph.n_ops; ++i) n += !graph.ops[i].removed;
+        return n;
+    }();
+};
+
+template <class T>
+inline constexpr bool is_bound = false;
+template <class Net, class In, plan::plan_options O>
+inline constexpr bool is_bound<bind<Net, In, O>> = true;
+
+}  // namespace ctseg

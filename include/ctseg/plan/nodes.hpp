@@ -1,0 +1,754 @@
+// Binding each DSL type to an input shape: output shape, compile-time checks
+// (each a static_assert naming the layer path and the numbers), and lowering
+// into the graph arrays of graph.hpp.
+#pragma once
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <type_traits>
+#include <utility>
+
+#include "ctseg/plan/diagnostics.hpp"
+#include "ctseg/plan/graph.hpp"
+#include "ctseg/spec/fixed_string.hpp"
+#include "ctseg/spec/layers.hpp"
+#include "ctseg/spec/options.hpp"
+#include "ctseg/spec/shape.hpp"
+#include "ctseg/spec/topology.hpp"
+
+namespace ctseg::plan {
+
+// Where a node sits: its path (for diagnostics and summaries), the prefix of its
+// parameter names, and the shape a `match_skip` transposed convolution must reach.
+template <fixed_string Path, fixed_string Prefix, class Target>
+struct ctx {
+    static constexpr auto path = Path;
+    static constexpr auto prefix = Prefix;
+    using target = Target;
+};
+template <class Ctx, fixed_string Component>
+using step_ctx = ctx<Ctx::path + fixed_string("/") + Component, Ctx::prefix, typename Ctx::target>;
+template <class Ctx, fixed_string Name>
+using named_ctx = ctx<Ctx::path + fixed_string("/") + Name, join_dotted<Ctx::prefix, Name>(), typename Ctx::target>;
+template <class Ctx, class Target>
+using target_ctx = ctx<Ctx::path, Ctx::prefix, Target>;
+
+template <class Layer, class In, class Ctx>
+struct node {
+    static_assert(diag::check<false, diag::at<Ctx::path>, Layer>,
+                  "ctseg: this type is not a ctseg layer or topology (see the type after the layer path)");
+    using out = In;
+    static constexpr counts count{};
+    template <class G> static constexpr int emit(G&, int in) { return in; }
+};
+
+namespace detail {
+using ext_t = std::array<long, max_rank>;
+
+template <class Shape>
+constexpr ext_t extent_of() {
+    ext_t e{};
+    for (std::size_t i = 0; i < Shape::rank && i < max_rank; ++i) e[i] = long(Shape::spatial[i]);
+    return e;
+}
+template <std::size_t R>
+constexpr ext_t widen(const std::array<std::size_t, R>& a) {
+    ext_t e{};
+    for (std::size_t i = 0; i < R && i < max_rank; ++i) e[i] = long(a[i]);
+    return e;
+}
+template <std::size_t R>
+constexpr std::array<std::size_t, R> ones() {
+    std::array<std::size_t, R> a{};
+    for (auto& v : a) v = 1;
+    return a;
+}
+template <class Opt, std::size_t R>
+constexpr std::array<std::size_t, R> expand_or_ones() {
+    if constexpr (Opt::fits_rank(R)) return Opt::template expand<R>();
+    else return ones<R>();
+}
+template <std::size_t R>
+constexpr long product(const std::array<std::size_t, R>& a) {
+    long p = 1;
+    for (auto v : a) p *= long(v);
+    return p;
+}
+template <class G>
+constexpr void append_dims(G& t, const ext_t& e, int rank) {
+    for (int i = 0; i < rank; ++i) {
+        if (i) t.append("x");
+        t.append_number(e[std::size_t(i)]);
+    }
+}
+// "conv 3x3 s2 d4" style descriptions for summaries.
+template <class Text>
+constexpr void describe(Text& t, std::string_view op, const ext_t& k, const ext_t& s, const ext_t& d, int rank) {
+    t.append(op);
+    t.append(" ");
+    append_dims(t, k, rank);
+    bool unit_s = true, unit_d = true;
+    for (int i = 0; i < rank; ++i) { unit_s &= s[std::size_t(i)] == 1; unit_d &= d[std::size_t(i)] == 1; }
+    if (!unit_s) { t.append(" s"); append_dims(t, s, rank); }
+    if (!unit_d) { t.append(" d"); append_dims(t, d, rank); }
+}
+
+template <class Opt, class Default, class... O>
+using option_or = typename ctseg::detail::find_values<Opt::template tpl, Default, O...>::type;
+
+template <class... O>
+using kernel_opt = typename ctseg::detail::find_values<kernel, void, O...>::type;
+template <class... O>
+using stride_opt = typename ctseg::detail::find_values<stride, void, O...>::type;
+template <class... O>
+using dilation_opt = typename ctseg::detail::find_values<dilation, ctseg::dilation<1>, O...>::type;
+template <class... O>
+using padding_opt = typename ctseg::detail::find_values<padding, void, O...>::type;
+template <class... O>
+using output_padding_opt = typename ctseg::detail::find_values<output_padding, ctseg::output_padding<0>, O...>::type;
+template <class... O>
+using upsample_opt = typename ctseg::detail::find_values<upsample_by, void, O...>::type;
+template <class... O>
+using eps_opt = typename ctseg::detail::find_pair<ctseg::eps, ctseg::eps<1, 100000>, O...>::type;
+
+template <class Opt, std::size_t R>
+constexpr bool fits_rank() {
+    if constexpr (std::is_void_v<Opt>) return true;
+    else return Opt::fits_rank(R);
+}
+// Whether an option (or its absence) can be spelled out for rank R.
+template <class Opt, std::size_t R>
+inline constexpr bool fits = fits_rank<Opt, R>();
+
+// Receptive field and jump (distance between neighbours, in input elements)
+// after a window of `k` elements `d` apart, moving by `s`.
+template <class G>
+constexpr void window_field(G& g, int in, int out, const ext_t& k, const ext_t& s, const ext_t& d, int rank) {
+    for (std::size_t i = 0; i < std::size_t(rank); ++i) {
+        const double j = g.values[std::size_t(in)].jump[i];
+        g.values[std::size_t(out)].receptive[i] = g.values[std::size_t(in)].receptive[i] + double((k[i] - 1) * d[i]) * j;
+        g.values[std::size_t(out)].jump[i] = j * double(s[i]);
+    }
+}
+template <class G>
+constexpr int same_field_value(G& g, int in, int channels, const ext_t& extent) {
+    const value_info& v = g.values[std::size_t(in)];
+    return g.add_value(channels, v.rank, extent, v.receptive, v.jump);
+}
+}  // namespace detail
+
+// ---------------------------------------------------------------- convolution
+template <std::size_t Out, class... O, std::size_t C, std::size_t... S, class Ctx>
+struct node<conv<Out, O...>, shape<C, S...>, Ctx> {
+    using in_shape = shape<C, S...>;
+    static constexpr std::size_t R = sizeof...(S);
+    using K = detail::kernel_opt<O...>;
+    using St = detail::stride_opt<O...>;
+    using Di = detail::dilation_opt<O...>;
+    using Pa = detail::padding_opt<O...>;
+    static constexpr bool pad_same = ctseg::detail::has_option<same, O...>;
+    static constexpr bool has_bias = !ctseg::detail::has_option<no_bias, O...>;
+
+    static_assert(diag::check<!std::is_void_v<K>, diag::at<Ctx::path>>, "ctseg: conv: no kernel<...> option given");
+    static_assert(diag::check<Out != 0, diag::at<Ctx::path>>, "ctseg: conv: zero output channels");
+    static_assert(diag::check<detail::fits<K, R>, diag::at<Ctx::path>, diag::input<in_shape>, K, diag::input_rank<R>>,
+                  "ctseg: conv: the kernel has a different number of extents than the input has spatial dimensions (a 2D kernel on a 3D input?)");
+    static_assert(diag::check<detail::fits<St, R> && detail::fits<Pa, R> && detail::fits<Di, R>, diag::at<Ctx::path>, diag::input<in_shape>, St, Di, Pa>,
+                  "ctseg: conv: stride, dilation or padding has a different number of values than the input has spatial dimensions");
+
+    static constexpr bool shaped = !std::is_void_v<K> && detail::fits<K, R> && detail::fits<St, R> && detail::fits<Pa, R> && detail::fits<Di, R>;
+    static constexpr auto k = [] { if constexpr (shaped) return K::template expand<R>(); else return detail::ones<R>(); }();
+    static constexpr auto s = [] { if constexpr (shaped && !std::is_void_v<St>) return St::template expand<R>(); else return detail::ones<R>(); }();
+    static constexpr auto d = [] { if constexpr (shaped) return Di::template expand<R>(); else return detail::ones<R>(); }();
+    static constexpr auto p = [] {
+        std::array<std::size_t, R> r{};
+        if constexpr (shaped && !std::is_void_v<Pa>) r = Pa::template expand<R>();
+        else if constexpr (pad_same) for (std::size_t i = 0; i < R; ++i) r[i] = d[i] * (k[i] - 1) / 2;
+        return r;
+    }();
+    static constexpr bool reaches = [] {
+        bool ok = true;
+        for (std::size_t i = 0; i < R; ++i) ok &= in_shape::spatial[i] + 2 * p[i] >= d[i] * (k[i] - 1) + 1;
+        return ok;
+    }();
+    static_assert(diag::check<!shaped || reaches, diag::at<Ctx::path>, diag::input<in_shape>, K, Di, diag::padding_of<p[0]>, Pa>,
+                  "ctseg: conv: the dilated kernel (dilation*(kernel-1)+1) reaches beyond the padded input");
+    static constexpr auto out_extent = [] {
+        std::array<std::size_t, R> r{};
+        for (std::size_t i = 0; i < R; ++i)
+            r[i] = reaches ? (in_shape::spatial[i] + 2 * p[i] - d[i] * (k[i] - 1) - 1) / s[i] + 1 : 1;
+        return r;
+    }();
+    using out = shape_from_array_t<Out, out_extent>;
+    static constexpr long params = long(Out) * long(C) * detail::product(k) + (has_bias ? long(Out) : 0);
+    static constexpr long flops = 2 * long(C) * detail::product(k) * long(Out) * long(out::plane);
+    static constexpr counts count{1, 1, has_bias ? 2u : 1u, 1};
+
+    template <class G>
+    static constexpr int emit(G& g, int in) {
+        const auto ke = detail::widen(k), se = detail::widen(s), de = detail::widen(d), pe = detail::widen(p);
+        const int row = g.add_row(Ctx::path.view(), "");
+        detail::describe(g.rows[std::size_t(row)].what, "conv", ke, se, de, int(R));
+        const int v = g.add_value(int(Out), int(R), detail::extent_of<out>(), {}, {});
+        detail::window_field(g, in, v, ke, se, de, int(R));
+        op_info& o = g.add_op(op_kind::conv, in, v, row);
+        o.in_channels = int(C);
+        o.out_channels = int(Out);
+        o.kernel = ke; o.stride = se; o.dilation = de; o.pad = pe;
+        std::array<long, max_rank + 2> ws{long(Out), long(C)};
+        for (std::size_t i = 0; i < R; ++i) ws[i + 2] = long(k[i]);
+        o.weight = g.add_param(Ctx::prefix.view(), "weight", int(R) + 2, ws, true);
+        if (has_bias) o.bias = g.add_param(Ctx::prefix.view(), "bias", 1, {long(Out)}, true);
+        g.rows[std::size_t(row)].out = v;
+        g.rows[std::size_t(row)].params = params;
+        g.rows[std::size_t(row)].flops = flops;
+        return v;
+    }
+};
+
+// ------------------------------------------------------ transposed convolution
+template <std::size_t Out, class... O, std::size_t C, std::size_t... S, class Ctx>
+struct node<conv_transpose<Out, O...>, shape<C, S...>, Ctx> {
+    using in_shape = shape<C, S...>;
+    static constexpr std::size_t R = sizeof...(S);
+    using K = detail::kernel_opt<O...>;
+    using St = detail::stride_opt<O...>;
+    using Di = detail::dilation_opt<O...>;
+    using Pa = detail::padding_opt<O...>;
+    using Op = detail::output_padding_opt<O...>;
+    using Up = detail::upsample_opt<O...>;
+    static constexpr bool to_skip = ctseg::detail::has_option<match_skip, O...>;
+    static constexpr bool has_bias = !ctseg::detail::has_option<no_bias, O...>;
+    using target = typename Ctx::target;
+
+    static_assert(diag::check<!std::is_void_v<K>, diag::at<Ctx::path>>, "ctseg: conv_transpose: no kernel<...> option given");
+    static_assert(diag::check<detail::fits<K, R>, diag::at<Ctx::path>, diag::input<in_shape>, K, diag::input_rank<R>>,
+                  "ctseg: conv_transpose: the kernel has a different number of extents than the input has spatial dimensions (a 2D kernel on a 3D input?)");
+    static_assert(diag::check<detail::fits<St, R> && detail::fits<Pa, R> && detail::fits<Up, R> && detail::fits<Op, R> && detail::fits<Di, R>,
+                              diag::at<Ctx::path>, diag::input<in_shape>, St, Di, Pa, Op, Up>,
+                  "ctseg: conv_transpose: stride, dilation, padding or upsample_by has a different number of values than the input has spatial dimensions");
+    static_assert(diag::check<int(!std::is_void_v<Pa>) + int(!std::is_void_v<Up>) + int(to_skip) <= 1, diag::at<Ctx::path>>,
+                  "ctseg: conv_transpose: give only one of padding<...>, upsample_by<...> and match_skip");
+    static_assert(diag::check<!to_skip || !std::is_void_v<target>, diag::at<Ctx::path>>,
+                  "ctseg: conv_transpose: match_skip used outside a concat or add, so there is no skip whose shape to match");
+
+    static constexpr bool shaped = !std::is_void_v<K> && detail::fits<K, R> && detail::fits<St, R> && detail::fits<Pa, R> &&
+                                   detail::fits<Up, R> && detail::fits<Op, R> && detail::fits<Di, R> && (!to_skip || !std::is_void_v<target>);
+    static constexpr auto k = [] { if constexpr (shaped) return K::template expand<R>(); else return detail::ones<R>(); }();
+    static constexpr auto s = [] { if constexpr (shaped && !std::is_void_v<St>) return St::template expand<R>(); else return detail::ones<R>(); }();
+    static constexpr auto d = [] { if constexpr (shaped) return Di::template expand<R>(); else return detail::ones<R>(); }();
+    // The extent wanted, where the padding is derived from it.
+    static constexpr auto wanted = [] {
+        std::array<long, R> w{};
+        if constexpr (shaped && !std::is_void_v<Up>) {
+            auto f = Up::template expand<R>();
+            for (std::size_t i = 0; i < R; ++i) w[i] = long(f[i] * in_shape::spatial[i]);
+        } else if constexpr (shaped && to_skip) {
+            if constexpr (target::rank == R)
+                for (std::size_t i = 0; i < R; ++i) w[i] = long(target::spatial[i]);
+        }
+        return w;
+    }();
+    static constexpr bool derived = shaped && (!std::is_void_v<Up> || to_skip);
+    // out = (in-1)*s - 2p + d(k-1) + op + 1, with 0 <= op < max(s, d).
+    struct paddings { std::array<long, R> pad{}, out_pad{}; bool ok = true; };
+    static constexpr paddings chosen = [] {
+        paddings r;
+        for (std::size_t i = 0; i < R; ++i) {
+            if (derived) {
+                const long full = (long(in_shape::spatial[i]) - 1) * long(s[i]) + long(d[i] * (k[i] - 1)) + 1;
+                const long need = full - wanted[i];  // = 2p - op
+                long pad = need >= 0 ? (need + 1) / 2 : 0;
+                long op = 2 * pad - need;
+                r.pad[i] = pad;
+                r.out_pad[i] = op;
+                if (op < 0 || op >= long(std::max(s[i], d[i])) || wanted[i] <= 0) r.ok = false;
+            } else {
+                if constexpr (shaped && !std::is_void_v<Pa>) r.pad[i] = long(Pa::template expand<R>()[i]);
+                if constexpr (shaped) r.out_pad[i] = long(Op::template expand<R>()[i]);
+                if (r.out_pad[i] >= long(std::max(s[i], d[i]))) r.ok = false;
+                const long o = (long(in_shape::spatial[i]) - 1) * long(s[i]) - 2 * r.pad[i] + long(d[i] * (k[i] - 1)) + r.out_pad[i] + 1;
+                if (o <= 0) r.ok = false;
+            }
+        }
+        return r;
+    }();
+    static_assert(diag::check<!derived || chosen.ok, diag::at<Ctx::path>, diag::input<in_shape>, K, St, Di,
+                              diag::requested_extent<std::size_t(wanted[0] > 0 ? wanted[0] : 0)>, target, Up>,
+                  "ctseg: conv_transpose: no padding and output padding (below the stride) make this kernel and stride produce the requested extent");
+    static_assert(diag::check<derived || !shaped || chosen.ok, diag::at<Ctx::path>, diag::input<in_shape>, K, St, Di, Pa, Op>,
+                  "ctseg: conv_transpose: output_padding must be smaller than the stride or the dilation, and the output extent positive");
+    static constexpr auto out_extent = [] {
+        std::array<std::size_t, R> r{};
+        for (std::size_t i = 0; i < R; ++i) {
+            const long o = (long(in_shape::spatial[i]) - 1) * long(s[i]) - 2 * chosen.pad[i] + long(d[i] * (k[i] - 1)) + chosen.out_pad[i] + 1;
+            r[i] = chosen.ok && o > 0 ? std::size_t(o) : 1;
+        }
+        return r;
+    }();
+    using out = shape_from_array_t<Out, out_extent>;
+    static constexpr long params = long(C) * long(Out) * detail::product(k) + (has_bias ? long(Out) : 0);
+    static constexpr long flops = 2 * long(C) * detail::product(k) * long(Out) * long(in_shape::plane);
+    static constexpr counts count{1, 1, has_bias ? 2u : 1u, 1};
+
+    template <class G>
+    static constexpr int emit(G& g, int in) {
+        const auto ke = detail::widen(k), se = detail::widen(s), de = detail::widen(d);
+        detail::ext_t pe{}, ope{};
+        for (std::size_t i = 0; i < R; ++i) { pe[i] = chosen.pad[i]; ope[i] = chosen.out_pad[i]; }
+        const int row = g.add_row(Ctx::path.view(), "");
+        detail::describe(g.rows[std::size_t(row)].what, "conv_transpose", ke, se, de, int(R));
+        const int v = g.add_value(int(Out), int(R), detail::extent_of<out>(), {}, {});
+        const value_info& iv = g.values[std::size_t(in)];
+        for (std::size_t i = 0; i < R; ++i) {
+            const long eff = long(d[i] * (k[i] - 1) + 1);
+            const long taps = (eff + long(s[i]) - 1) / long(s[i]);
+            g.values[std::size_t(v)].receptive[i] = iv.receptive[i] + double(taps - 1) * iv.jump[i];
+            g.values[std::size_t(v)].jump[i] = iv.jump[i] / double(s[i]);
+        }
+        op_info& o = g.add_op(op_kind::conv_transpose, in, v, row);
+        o.in_channels = int(C);
+        o.out_channels = int(Out);
+        o.kernel = ke; o.stride = se; o.dilation = de; o.pad = pe; o.output_pad = ope;
+        std::array<long, max_rank + 2> ws{long(C), long(Out)};
+        for (std::size_t i = 0; i < R; ++i) ws[i + 2] = long(k[i]);
+        o.weight = g.add_param(Ctx::prefix.view(), "weight", int(R) + 2, ws, true);
+        if (has_bias) o.bias = g.add_param(Ctx::prefix.view(), "bias", 1, {long(Out)}, true);
+        g.rows[std::size_t(row)].out = v;
+        g.rows[std::size_t(row)].params = params;
+        g.rows[std::size_t(row)].flops = flops;
+        return v;
+    }
+};
+
+// ---------------------------------------------------------------- max pooling
+template <class... O, std::size_t C, std::size_t... S, class Ctx>
+struct node<max_pool<O...>, shape<C, S...>, Ctx> {
+    using in_shape = shape<C, S...>;
+    static constexpr std::size_t R = sizeof...(S);
+    using K = detail::kernel_opt<O...>;
+    using St = detail::stride_opt<O...>;
+    using Pa = detail::padding_opt<O...>;
+    static_assert(diag::check<!std::is_void_v<K>, diag::at<Ctx::path>>, "ctseg: max_pool: no kernel<...> option given");
+    static_assert(diag::check<detail::fits<K, R>, diag::at<Ctx::path>, diag::input<in_shape>, K, diag::input_rank<R>>,
+                  "ctseg: max_pool: the window has a different number of extents than the input has spatial dimensions");
+    static_assert(diag::check<detail::fits<St, R> && detail::fits<Pa, R>, diag::at<Ctx::path>, diag::input<in_shape>, St, Pa>,
+                  "ctseg: max_pool: stride or padding has a different number of values than the input has spatial dimensions");
+    static constexpr bool shaped = !std::is_void_v<K> && detail::fits<K, R> && detail::fits<St, R> && detail::fits<Pa, R>;
+    static constexpr auto k = [] { if constexpr (shaped) return K::template expand<R>(); else return detail::ones<R>(); }();
+    static constexpr auto s = [] { if constexpr (shaped && !std::is_void_v<St>) return St::template expand<R>(); else return k; }();
+    static constexpr auto p = [] { if constexpr (shaped && !std::is_void_v<Pa>) return Pa::template expand<R>(); else return std::array<std::size_t, R>{}; }();
+    static constexpr bool tiles = [] {
+        bool ok = true;
+        for (std::size_t i = 0; i < R; ++i)
+            ok &= in_shape::spatial[i] + 2 * p[i] >= k[i] && (in_shape::spatial[i] + 2 * p[i] - k[i]) % s[i] == 0;
+        return ok;
+    }();
+    static_assert(diag::check<!shaped || tiles, diag::at<Ctx::path>, diag::input<in_shape>, K, St>,
+                  "ctseg: max_pool: the window does not tile the input (an odd extent?): pooling would drop the last rows; change the tile shape or use padding<...>");
+    static constexpr auto out_extent = [] {
+        std::array<std::size_t, R> r{};
+        for (std::size_t i = 0; i < R; ++i)
+            r[i] = in_shape::spatial[i] + 2 * p[i] >= k[i] ? (in_shape::spatial[i] + 2 * p[i] - k[i]) / s[i] + 1 : 1;
+        return r;
+    }();
+    using out = shape_from_array_t<C, out_extent>;
+    static constexpr long flops = long(out::size) * detail::product(k);
+    static constexpr counts count{1, 1, 0, 1};
+
+    template <class G>
+    static constexpr int emit(G& g, int in) {
+        const auto ke = detail::widen(k), se = detail::widen(s), pe = detail::widen(p);
+        detail::ext_t ones{1, 1, 1};
+        const int row = g.add_row(Ctx::path.view(), "");
+        detail::describe(g.rows[std::size_t(row)].what, "max_pool", ke, se, ones, int(R));
+        const int v = g.add_value(int(C), int(R), detail::extent_of<out>(), {}, {});
+        detail::window_field(g, in, v, ke, se, ones, int(R));
+        op_info& o = g.add_op(op_kind::max_pool, in, v, row);
+        o.in_channels = o.out_channels = int(C);
+        o.kernel = ke; o.stride = se; o.pad = pe; o.dilation = ones;
+        g.rows[std::size_t(row)].out = v;
+        g.rows[std::size_t(row)].flops = flops;
+        return v;
+    }
+};
+
+// ------------------------------------------------------- pointwise operations
+namespace detail {
+template <class In, class Ctx, op_kind Kind>
+struct pointwise_base {
+    using out = In;
+    template <class G>
+    static constexpr op_info& emit_op(G& g, int in, std::string_view what, int& v, long params, long flops) {
+        const int row = g.add_row(Ctx::path.view(), what);
+        v = same_field_value(g, in, int(In::channels), extent_of<In>());
+        g.rows[std::size_t(row)].out = v;
+        g.rows[std::size_t(row)].params = params;
+        g.rows[std::size_t(row)].flops = flops;
+        op_info& o = g.add_op(Kind, in, v, row);
+        o.in_channels = o.out_channels = int(In::channels);
+        return o;
+    }
+};
+}  // namespace detail
+
+template <class In, class Ctx>
+struct node<relu, In, Ctx> : detail::pointwise_base<In, Ctx, op_kind::pointwise> {
+    static constexpr counts count{1, 1, 0, 1};
+    template <class G>
+    static constexpr int emit(G& g, int in) {
+        int v = -1;
+        op_info& o = node::emit_op(g, in, "relu", v, 0, long(In::size));
+        o.act = act_kind::relu;
+        return v;
+    }
+};
+
+template <std::size_t Num, std::size_t Den, class In, class Ctx>
+struct node<leaky_relu<Num, Den>, In, Ctx> : detail::pointwise_base<In, Ctx, op_kind::pointwise> {
+    static_assert(diag::check<Den != 0, diag::at<Ctx::path>>, "ctseg: leaky_relu<Num, Den>: zero denominator");
+    static constexpr counts count{1, 1, 0, 1};
+    template <class G>
+    static constexpr int emit(G& g, int in) {
+        int v = -1;
+        op_info& o = node::emit_op(g, in, "leaky_relu", v, 0, long(In::size));
+        o.act = act_kind::leaky_relu;
+        o.slope = double(Num) / double(Den == 0 ? 1 : Den);
+        return v;
+    }
+};
+
+template <class In, class Ctx>
+struct node<prelu, In, Ctx> : detail::pointwise_base<In, Ctx, op_kind::pointwise> {
+    static constexpr counts count{1, 1, 1, 1};
+    template <class G>
+    static constexpr int emit(G& g, int in) {
+        int v = -1;
+        op_info& o = node::emit_op(g, in, "prelu", v, long(In::channels), long(In::size));
+        o.act = act_kind::prelu;
+        o.prelu = g.add_param(Ctx::prefix.view(), "weight", 1, {long(In::channels)}, true);
+        return v;
+    }
+};
+
+template <class... O, class In, class Ctx>
+struct node<batch_norm<O...>, In, Ctx> : detail::pointwise_base<In, Ctx, op_kind::batch_norm> {
+    static constexpr counts count{1, 1, 5, 1};
+    template <class G>
+    static constexpr int emit(G& g, int in) {
+        int v = -1;
+        op_info& o = node::emit_op(g, in, "batch_norm", v, 2 * long(In::channels), 2 * long(In::size));
+        o.eps = detail::eps_opt<O...>::value;
+        const std::array<long, max_rank + 2> cs{long(In::channels)};
+        o.gamma = g.add_param(Ctx::prefix.view(), "weight", 1, cs, true);
+        o.beta = g.add_param(Ctx::prefix.view(), "bias", 1, cs, true);
+        o.mean = g.add_param(Ctx::prefix.view(), "running_mean", 1, cs, false);
+        o.var = g.add_param(Ctx::prefix.view(), "running_var", 1, cs, false);
+        g.add_param(Ctx::prefix.view(), "num_batches_tracked", 0, {}, false, true);
+        return v;
+    }
+};
+
+template <class... O, class In, class Ctx>
+struct node<instance_norm<O...>, In, Ctx> : detail::pointwise_base<In, Ctx, op_kind::instance_norm> {
+    static constexpr bool has_affine = ctseg::detail::has_option<affine, O...>;
+    static constexpr counts count{1, 1, has_affine ? 2u : 0u, 1};
+    template <class G>
+    static constexpr int emit(G& g, int in) {
+        int v = -1;
+        op_info& o = node::emit_op(g, in, "instance_norm", v, has_affine ? 2 * long(In::channels) : 0, 4 * long(In::size));
+        o.eps = detail::eps_opt<O...>::value;
+        if (has_affine) {
+            const std::array<long, max_rank + 2> cs{long(In::channels)};
+            o.gamma = g.add_param(Ctx::prefix.view(), "weight", 1, cs, true);
+            o.beta = g.add_param(Ctx::prefix.view(), "bias", 1, cs, true);
+        }
+        return v;
+    }
+};
+
+template <class In, class Ctx>
+struct node<softmax, In, Ctx> : detail::pointwise_base<In, Ctx, op_kind::softmax> {
+    static constexpr counts count{1, 1, 0, 1};
+    template <class G>
+    static constexpr int emit(G& g, int in) {
+        int v = -1;
+        node::emit_op(g, in, "softmax", v, 0, 3 * long(In::size));
+        return v;
+    }
+};
+
+// argmax writes the class index (as a value of the scalar type) in one channel.
+template <std::size_t C, std::size_t... S, class Ctx>
+struct node<argmax, shape<C, S...>, Ctx> {
+    using out = shape<1, S...>;
+    static constexpr counts count{1, 1, 0, 1};
+    template <class G>
+    static constexpr int emit(G& g, int in) {
+        const int row = g.add_row(Ctx::path.view(), "argmax");
+        const int v = detail::same_field_value(g, in, 1, detail::extent_of<out>());
+        g.rows[std::size_t(row)].out = v;
+        g.rows[std::size_t(row)].flops = long(shape<C, S...>::size);
+        op_info& o = g.add_op(op_kind::argmax, in, v, row);
+        o.in_channels = int(C);
+        o.out_channels = 1;
+        return v;
+    }
+};
+
+template <class In, class Ctx>
+struct node<identity, In, Ctx> {
+    using out = In;
+    static constexpr counts count{};
+    template <class G> static constexpr int emit(G&, int in) { return in; }
+};
+
+template <std::size_t K, std::size_t C, std::size_t... S, class Ctx>
+struct node<repeat_channels<K>, shape<C, S...>, Ctx> {
+    static_assert(diag::check<K != 0, diag::at<Ctx::path>>, "ctseg: repeat_channels<0>");
+    using out = shape<C * K, S...>;
+    static constexpr counts count{1, 1, 0, 1};
+    template <class G>
+    static constexpr int emit(G& g, int in) {
+        const int row = g.add_row(Ctx::path.view(), "repeat_channels");
+        const int v = detail::same_field_value(g, in, int(C * K), detail::extent_of<out>());
+        g.rows[std::size_t(row)].out = v;
+        op_info& o = g.add_op(op_kind::tile, in, v, row);
+        o.in_channels = int(C);
+        o.out_channels = int(C * K);
+        o.tile_offset = 0;
+        o.tile_period = int(C);
+        return v;
+    }
+};
+
+template <std::size_t B, std::size_t E, std::size_t C, std::size_t... S, class Ctx>
+struct node<slice_channels<B, E>, shape<C, S...>, Ctx> {
+    static_assert(diag::check<(B < E && E <= C), diag::at<Ctx::path>, diag::input<shape<C, S...>>, diag::channel_range<B, E>>,
+                  "ctseg: slice_channels<Begin, End>: the range is empty or beyond the input's channels");
+    static constexpr std::size_t width = B < E && E <= C ? E - B : 1;
+    using out = shape<width, S...>;
+    static constexpr counts count{1, 1, 0, 1};
+    template <class G>
+    static constexpr int emit(G& g, int in) {
+        const int row = g.add_row(Ctx::path.view(), "slice_channels");
+        const int v = detail::same_field_value(g, in, int(width), detail::extent_of<out>());
+        g.rows[std::size_t(row)].out = v;
+        op_info& o = g.add_op(op_kind::tile, in, v, row);
+        o.in_channels = int(C);
+        o.out_channels = int(width);
+        o.tile_offset = int(B);
+        o.tile_period = int(width);
+        return v;
+    }
+};
+
+// ------------------------------------------------------------------- topology
+template <fixed_string Name, class Layer, class In, class Ctx>
+struct node<named<Name, Layer>, In, Ctx> : node<Layer, In, named_ctx<Ctx, Name>> {};
+
+namespace detail {
+template <fixed_string Name, std::size_t Index>
+constexpr auto indexed_name() {
+    constexpr fixed_string<1> dot(".");
+    return Name + dot + to_fixed_string<Index>();
+}
+}  // namespace detail
+template <fixed_string Name, std::size_t Index, class Layer, class In, class Ctx>
+struct node<indexed<Name, Index, Layer>, In, Ctx> : node<Layer, In, named_ctx<Ctx, detail::indexed_name<Name, Index>()>> {};
+
+namespace detail {
+// Layers applied in order; Indexed names each child by its position (nn.Sequential).
+template <bool Indexed, class In, class Ctx, std::size_t I, class... L>
+struct chain {
+    using out = In;
+    static constexpr counts count{};
+    template <class G> static constexpr int emit(G&, int in) { return in; }
+};
+template <bool Indexed, class In, class Ctx, std::size_t I, class L0, class... Ls>
+struct chain<Indexed, In, Ctx, I, L0, Ls...> {
+    using child_ctx = std::conditional_t<Indexed, named_ctx<Ctx, to_fixed_string<I>()>,
+                                         step_ctx<Ctx, fixed_string("seq[") + to_fixed_string<I>() + fixed_string("]")>>;
+    using head = node<L0, In, child_ctx>;
+    using tail = chain<Indexed, typename head::out, Ctx, I + 1, Ls...>;
+    using out = typename tail::out;
+    static constexpr counts count = head::count + tail::count;
+    template <class G>
+    static constexpr int emit(G& g, int in) { return tail::emit(g, head::emit(g, in)); }
+};
+
+template <class Ctx, fixed_string Kind, std::size_t I>
+using branch_ctx = step_ctx<Ctx, Kind + fixed_string("[") + to_fixed_string<I>() + fixed_string("]")>;
+
+template <class... Ts>
+struct type_list {};
+}  // namespace detail
+
+template <class... L, class In, class Ctx>
+struct node<seq<L...>, In, Ctx> : detail::chain<false, In, Ctx, 0, L...> {};
+template <class... L, class In, class Ctx>
+struct node<sequential<L...>, In, Ctx> : detail::chain<true, In, Ctx, 0, L...> {};
+
+namespace detail {
+// Inside a concat or add, `match_skip` aims at the extent of the combinator's input.
+template <class B, class In, class Ctx, fixed_string Kind, std::size_t I>
+using branch_node = node<B, In, target_ctx<branch_ctx<Ctx, Kind, I>, In>>;
+
+template <class Branches, class In, class Ctx, fixed_string Kind, class Seq>
+struct branches_of;
+template <class... B, class In, class Ctx, fixed_string Kind, std::size_t... I>
+struct branches_of<type_list<B...>, In, Ctx, Kind, std::index_sequence<I...>> {
+    using nodes = type_list<branch_node<B, In, Ctx, Kind, I>...>;
+    using outs = type_list<typename branch_node<B, In, Ctx, Kind, I>::out...>;
+    static constexpr counts count = (counts{} + ... + branch_node<B, In, Ctx, Kind, I>::count);
+    static constexpr std::size_t n = sizeof...(B);
+    static constexpr std::array<std::size_t, n> channels{branch_node<B, In, Ctx, Kind, I>::out::channels...};
+    static constexpr std::array<std::size_t, n> ranks{branch_node<B, In, Ctx, Kind, I>::out::rank...};
+    template <class G>
+    static constexpr std::array<int, n> emit(G& g, int in) {
+        std::array<int, n> v{};
+        ((v[I] = branch_node<B, In, Ctx, Kind, I>::emit(g, in)), ...);
+        return v;
+    }
+};
+
+template <class... O>
+struct split_policy { using branches = type_list<O...>; static constexpr bool crop = false; };
+template <class... O>
+struct split_policy<crop_center, O...> { using branches = type_list<O...>; static constexpr bool crop = true; };
+
+template <class Shape, std::size_t R>
+constexpr std::array<std::size_t, R> spatial_or_zero() {
+    std::array<std::size_t, R> r{};
+    if constexpr (Shape::rank == R)
+        for (std::size_t i = 0; i < R; ++i) r[i] = Shape::spatial[i];
+    return r;
+}
+}  // namespace detail
+
+// Concatenation along channels.
+template <class... O, std::size_t C, std::size_t... S, class Ctx>
+struct node<concat<O...>, shape<C, S...>, Ctx> {
+    using in_shape = shape<C, S...>;
+    static constexpr std::size_t R = sizeof...(S);
+    using policy = detail::split_policy<O...>;
+    template <class... B>
+    static auto make(detail::type_list<B...>) -> detail::branches_of<detail::type_list<B...>, in_shape, Ctx, fixed_string("concat"),
+                                                                      std::index_sequence_for<B...>>;
+    using br = decltype(make(typename policy::branches{}));
+    static_assert(diag::check<(br::n >= 1), diag::at<Ctx::path>>, "ctseg: concat<> needs at least one branch");
+
+    template <class... Outs>
+    struct sizes {
+        static constexpr bool same_rank = ((Outs::rank == R) && ...);
+        static constexpr std::array<std::size_t, R> smallest = [] {
+            std::array<std::size_t, R> m{S...};
+            if constexpr (same_rank) {
+                bool first = true;
+                (([&] {
+                     for (std::size_t i = 0; i < R; ++i)
+                         m[i] = first ? Outs::spatial[i] : std::min(m[i], std::size_t(Outs::spatial[i]));
+                     first = false;
+                 }()), ...);
+            }
+            return m;
+        }();
+        static constexpr bool equal = same_rank && ((detail::spatial_or_zero<Outs, R>() == smallest) && ...);
+        static constexpr std::size_t channels = (std::size_t{0} + ... + Outs::channels);
+    };
+    template <class... Outs>
+    static auto sizes_of(detail::type_list<Outs...>) -> sizes<Outs...>;
+    using sz = decltype(sizes_of(typename br::outs{}));
+
+    template <class... Outs, std::size_t... I>
+    static constexpr bool report(detail::type_list<Outs...>, std::index_sequence<I...>) {
+        static_assert(diag::check<sz::same_rank, diag::at<Ctx::path>, diag::branch<I, Outs>...>,
+                      "ctseg: concat: branches have different spatial ranks");
+        static_assert(diag::check<!sz::same_rank || policy::crop || sz::equal, diag::at<Ctx::path>, diag::branch<I, Outs>...>,
+                      "ctseg: concat: branches differ in spatial size (encoder and decoder features of a skip connection?); "
+                      "use concat<crop_center, ...> / skip_concat<Body, crop_center>, padded convolutions, or another tile shape");
+        return true;
+    }
+    static constexpr bool checked = report(typename br::outs{}, std::make_index_sequence<br::n>{});
+
+    using out = shape_from_array_t<sz::channels, sz::smallest>;
+    static constexpr counts count = br::count + counts{br::n, 1 + br::n, 0, 1};
+
+    template <class G>
+    static constexpr int emit(G& g, int in) {
+        const auto v = br::emit(g, in);
+        const int row = g.add_row(Ctx::path.view(), policy::crop ? "concat (crop centre)" : "concat");
+        const int cat = g.add_value(int(sz::channels), int(R), detail::extent_of<out>(), {}, {});
+        for (std::size_t i = 0; i < R; ++i) {
+            double r = 0, j = 0;
+            for (int b : v) {
+                r = std::max(r, g.values[std::size_t(b)].receptive[i]);
+                j = std::max(j, g.values[std::size_t(b)].jump[i]);
+            }
+            g.values[std::size_t(cat)].receptive[i] = r;
+            g.values[std::size_t(cat)].jump[i] = j;
+        }
+        g.rows[std::size_t(row)].out = cat;
+        int offset = 0;
+        for (int b : v) {
+            const value_info& bv = g.values[std::size_t(b)];
+            const int slice = g.add_value(bv.channels, int(R), detail::extent_of<out>(), {}, {});
+            g.values[std::size_t(slice)].buffer = cat;
+            g.values[std::size_t(slice)].channel_offset = offset;
+            op_info& o = g.add_op(op_kind::copy, b, slice, row);
+            o.in_channels = o.out_channels = bv.channels;
+            offset += bv.channels;
+        }
+        return cat;
+    }
+};
+
+// Addition of branches (residual connections, FCN score fusion).
+template <class... B, std::size_t C, std::size_t... S, class Ctx>
+struct node<add<B...>, shape<C, S...>, Ctx> {
+    using in_shape = shape<C, S...>;
+    using br = detail::branches_of<detail::type_list<B...>, in_shape, Ctx, fixed_string("add"), std::index_sequence_for<B...>>;
+    static_assert(diag::check<(br::n >= 2), diag::at<Ctx::path>>, "ctseg: add<> needs at least two branches");
+
+    template <class First, class... Outs, std::size_t... I>
+    static constexpr bool report(detail::type_list<First, Outs...>, std::index_sequence<I...>) {
+        constexpr bool channels_match = ((Outs::channels == First::channels) && ...);
+        constexpr bool spatial_match = ((Outs::rank == First::rank && detail::spatial_or_zero<Outs, First::rank>() == First::spatial) && ...);
+        static_assert(diag::check<channels_match, diag::at<Ctx::path>, diag::branch<0, First>, diag::branch<I + 1, Outs>...>,
+                      "ctseg: add (residual or fusion): branches differ in channels; a narrower shortcut can be widened with "
+                      "residual<Body, repeat_channels<K>> or a 1x1 conv");
+        static_assert(diag::check<spatial_match, diag::at<Ctx::path>, diag::branch<0, First>, diag::branch<I + 1, Outs>...>,
+                      "ctseg: add (residual or fusion): branches differ in spatial size; check padding, strides and "
+                      "transposed-convolution padding (upsample_by / match_skip)");
+        return true;
+    }
+    template <class First, class... Outs>
+    static auto first_of(detail::type_list<First, Outs...>) -> First;
+    static constexpr bool checked = report(typename br::outs{}, std::make_index_sequence<br::n - 1>{});
+    using out = decltype(first_of(typename br::outs{}));
+    static constexpr counts count = br::count + counts{br::n - 1, br::n - 1, 0, 1};
+
+    template <class G>
+    static constexpr int emit(G& g, int in) {
+        const auto v = br::emit(g, in);
+        const int row = g.add_row(Ctx::path.view(), "add");
+        int acc = v[0];
+        for (std::size_t b = 1; b < v.size(); ++b) {
+            const value_info& a = g.values[std::size_t(acc)];
+            const int sum = g.add_value(a.channels, a.rank, a.extent, a.receptive, a.jump);
+            for (std::size_t i = 0; i < max_rank; ++i) {
+                g.values[std::size_t(sum)].receptive[i] = std::max(a.receptive[i], g.values[std::size_t(v[b])].receptive[i]);
+            }
+            op_info& o = g.add_op(op_kind::pointwise, acc, sum, row);
+            o.in_channels = o.out_channels = a.channels;
+            o.residual = v[b];
+            o.residual_period = g.values[std::size_t(v[b])].channels;
+            acc = sum;
+        }
+        g.rows[std::size_t(row)].out = acc;
+        g.rows[std::size_t(row)].flops = long(out::size) * long(br::n - 1);
+        return acc;
+    }
+};
+
+}  // namespace ctseg::plan

@@ -1,0 +1,1 @@
+#include "ctseg/interop/safetensors.hpp"
