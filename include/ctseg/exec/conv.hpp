@@ -31,6 +31,11 @@ struct tap_plan {
     index_t in_channels = 0, out_channels = 0;
     std::array<index_t, R> count{}, in_step{}, out_step{}, out_base{};
     std::array<std::vector<index_t>, R> taps;
+    // out_channels counts virtual channels v: real channel v / fold, with the
+    // innermost output coordinate shifted by v % fold (and dropped when it
+    // falls outside the output). Lets residue classes of a transposed
+    // convolution share one pass so that output rows are written whole.
+    index_t fold = 1;
 
     index_t tap_count() const {
         index_t t = 1;
@@ -257,18 +262,26 @@ void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
                     }(std::make_integer_sequence<int, NVMAX>{});
 
                     for (int oo = 0; oo < OCB; ++oo) {
-                        const index_t c = blk * OCB + oo;
-                        if (c >= OC) break;
+                        const index_t vc = blk * OCB + oo;
+                        if (vc >= OC) break;
+                        const index_t c = vc / p.fold, shift = p.out_base[I] + vc % p.fold;
                         for (int v = 0; v < nv; ++v) S::store(tmp + v * L, acc[oo][v]);
                         const auto ce = make_channel_epilogue(ep, n, c, out_plane);
                         T* dst = out.data + n * out.batch_stride + c * out_plane;
-                        if (p.out_step[I] == 1) {
-                            const index_t pos0 = rowpos + ow0 + p.out_base[I];
+                        if (p.out_step[I] == 1 && p.fold == 1) {
+                            const index_t pos0 = rowpos + ow0 + shift;
                             ce.apply(tmp, dst + pos0, rem, pos0);
+                        } else if (!ce.residual) {
+                            ce.apply(tmp, tmp, rem, 0);
+                            const index_t step = p.out_step[I];
+                            const index_t cnt = std::min(rem, (out.extent[I] - 1 - shift - ow0 * step) / step + 1);
+                            T* d0 = dst + rowpos + ow0 * step + shift;
+                            for (index_t i = 0; i < cnt; ++i) d0[i * step] = tmp[i];
                         } else {
                             for (index_t i = 0; i < rem; ++i) {
-                                const index_t pos = rowpos + (ow0 + i) * p.out_step[I] + p.out_base[I];
-                                dst[pos] = ce(tmp[i], pos);
+                                const index_t oi = (ow0 + i) * p.out_step[I] + shift;
+                                if (oi >= out.extent[I]) break;
+                                dst[rowpos + oi] = ce(tmp[i], rowpos + oi);
                             }
                         }
                     }
@@ -319,6 +332,7 @@ tap_plan<R + 1> lift(const tap_plan<R>& p) {
         u.out_base[d + 1] = p.out_base[d];
         u.taps[d + 1] = p.taps[d];
     }
+    u.fold = p.fold;
     return u;
 }
 

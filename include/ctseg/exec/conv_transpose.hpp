@@ -5,6 +5,7 @@
 // strided sub-grid of the output. Every output element is owned by exactly one
 // class and one task: no scatter, no races, deterministic.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cassert>
 #include <cstddef>
@@ -31,44 +32,69 @@ void conv_transpose_forward(const conv_transpose_geometry<R>& g, index_t batch, 
     if (batch <= 0 || g.out_channels <= 0) return;
     const index_t IC = g.in_channels, OC = g.out_channels;
 
+    // Residue classes of the outer dims run one after the other; the residues
+    // of the innermost dim are folded into virtual output channels (one pass
+    // writes whole output rows). The innermost taps are then the union over
+    // its residues, with zero weights where a residue lacks a tap.
+    constexpr std::size_t I = R - 1;
+    const index_t sI = g.stride[I];
+    classes /= sI;
     for (index_t cls = 0; cls < classes; ++cls) {
         std::array<index_t, R> r{};
         {
             index_t q = cls;
-            for (std::size_t d = R; d-- > 0;) { r[d] = q % g.stride[d]; q /= g.stride[d]; }
+            for (std::size_t d = I; d-- > 0;) { r[d] = q % g.stride[d]; q /= g.stride[d]; }
         }
         detail::tap_plan<R> p;
         p.in_channels = IC;
-        p.out_channels = OC;
-        std::array<std::vector<index_t>, R> kidx;  // kernel index of each tap
+        p.out_channels = OC * sI;
+        p.fold = sI;
+        std::array<std::vector<index_t>, R> kidx;  // kernel index of each tap (outer dims)
         bool empty = false;
         for (std::size_t d = 0; d < R; ++d) {
             const index_t s = g.stride[d];
-            p.count[d] = r[d] < out.extent[d] ? (out.extent[d] - r[d] + s - 1) / s : 0;
+            const index_t rd = d == I ? 0 : r[d];
+            p.count[d] = rd < out.extent[d] ? (out.extent[d] - rd + s - 1) / s : 0;
             if (p.count[d] == 0) empty = true;
             p.in_step[d] = 1;
             p.out_step[d] = s;
-            p.out_base[d] = r[d];
+            p.out_base[d] = rd;
             // Output o = r + q s receives input i = (o + pad - k dilation) / s
             // when divisible, i.e. i = q + (r + pad - k dilation) / s.
-            for (index_t k = 0; k < g.kernel[d]; ++k) {
-                const index_t num = r[d] + g.pad[d] - k * g.dilation[d];
-                if (((num % s) + s) % s != 0) continue;
-                p.taps[d].push_back(num / s);
-                kidx[d].push_back(k);
-            }
+            const index_t nres = d == I ? std::min(s, out.extent[d]) : 1;
+            for (index_t rr = 0; rr < nres; ++rr)
+                for (index_t k = 0; k < g.kernel[d]; ++k) {
+                    const index_t num = (d == I ? rr : rd) + g.pad[d] - k * g.dilation[d];
+                    if (((num % s) + s) % s != 0) continue;
+                    if (d == I) {
+                        if (std::find(p.taps[d].begin(), p.taps[d].end(), num / s) == p.taps[d].end())
+                            p.taps[d].push_back(num / s);
+                    } else {
+                        p.taps[d].push_back(num / s);
+                        kidx[d].push_back(k);
+                    }
+                }
         }
         if (empty) continue;
         const index_t ntaps = p.tap_count();
-        const auto wpk = detail::pack_weights<T>(OC, IC, ntaps, [&](index_t oc, index_t ic, index_t t) {
-            index_t kflat = 0;
+        const index_t nI = index_t(p.taps[I].size());
+        const auto wpk = detail::pack_weights<T>(OC * sI, IC, ntaps, [&](index_t vc, index_t ic, index_t t) {
+            const index_t oc = vc / sI, rr = vc % sI;
+            // Innermost tap: offset a needs kernel index k with rr + pad - k dilation = a s.
+            const index_t a = p.taps[I][std::size_t(t % nI)];
+            const index_t num = rr + g.pad[I] - a * sI;
+            if (num % g.dilation[I] != 0) return T(0);
+            const index_t kI = num / g.dilation[I];
+            if (kI < 0 || kI >= g.kernel[I]) return T(0);
+            index_t q = t / nI;
             std::array<index_t, R> tk{};
-            index_t q = t;
-            for (std::size_t d = R; d-- > 0;) {
+            tk[I] = kI;
+            for (std::size_t d = I; d-- > 0;) {
                 const index_t nt = index_t(kidx[d].size());
                 tk[d] = kidx[d][std::size_t(q % nt)];
                 q /= nt;
             }
+            index_t kflat = 0;
             for (std::size_t d = 0; d < R; ++d) kflat = kflat * g.kernel[d] + tk[d];
             return weight[(ic * OC + oc) * ktotal + kflat];
         });

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "ctseg/plan/diagnostics.hpp"
+#include "ctseg/plan/extents.hpp"
 #include "ctseg/plan/graph.hpp"
 #include "ctseg/spec/fixed_string.hpp"
 #include "ctseg/spec/layers.hpp"
@@ -168,7 +169,7 @@ struct node<conv<Out, O...>, shape<C, S...>, Ctx> {
     }();
     static constexpr bool reaches = [] {
         bool ok = true;
-        for (std::size_t i = 0; i < R; ++i) ok &= in_shape::spatial[i] + 2 * p[i] >= d[i] * (k[i] - 1) + 1;
+        for (std::size_t i = 0; i < R; ++i) ok &= conv_extent(long(in_shape::spatial[i]), long(k[i]), long(s[i]), long(p[i]), long(d[i])) > 0;
         return ok;
     }();
     static_assert(diag::check<!shaped || reaches, diag::at<Ctx::path>, diag::input<in_shape>, K, Di, diag::padding_of<p[0]>, Pa>,
@@ -176,7 +177,7 @@ struct node<conv<Out, O...>, shape<C, S...>, Ctx> {
     static constexpr auto out_extent = [] {
         std::array<std::size_t, R> r{};
         for (std::size_t i = 0; i < R; ++i)
-            r[i] = reaches ? (in_shape::spatial[i] + 2 * p[i] - d[i] * (k[i] - 1) - 1) / s[i] + 1 : 1;
+            r[i] = reaches ? std::size_t(conv_extent(long(in_shape::spatial[i]), long(k[i]), long(s[i]), long(p[i]), long(d[i]))) : 1;
         return r;
     }();
     using out = shape_from_array_t<Out, out_extent>;
@@ -256,18 +257,15 @@ struct node<conv_transpose<Out, O...>, shape<C, S...>, Ctx> {
         paddings r;
         for (std::size_t i = 0; i < R; ++i) {
             if (derived) {
-                const long full = (long(in_shape::spatial[i]) - 1) * long(s[i]) + long(d[i] * (k[i] - 1)) + 1;
-                const long need = full - wanted[i];  // = 2p - op
-                long pad = need >= 0 ? (need + 1) / 2 : 0;
-                long op = 2 * pad - need;
-                r.pad[i] = pad;
-                r.out_pad[i] = op;
-                if (op < 0 || op >= long(std::max(s[i], d[i])) || wanted[i] <= 0) r.ok = false;
+                const transpose_padding t = padding_for_extent(long(in_shape::spatial[i]), wanted[i], long(k[i]), long(s[i]), long(d[i]));
+                r.pad[i] = t.pad;
+                r.out_pad[i] = t.output_pad;
+                r.ok &= t.ok;
             } else {
                 if constexpr (shaped && !std::is_void_v<Pa>) r.pad[i] = long(Pa::template expand<R>()[i]);
                 if constexpr (shaped) r.out_pad[i] = long(Op::template expand<R>()[i]);
                 if (r.out_pad[i] >= long(std::max(s[i], d[i]))) r.ok = false;
-                const long o = (long(in_shape::spatial[i]) - 1) * long(s[i]) - 2 * r.pad[i] + long(d[i] * (k[i] - 1)) + r.out_pad[i] + 1;
+                const long o = conv_transpose_extent(long(in_shape::spatial[i]), long(k[i]), long(s[i]), r.pad[i], long(d[i]), r.out_pad[i]);
                 if (o <= 0) r.ok = false;
             }
         }
@@ -281,7 +279,7 @@ struct node<conv_transpose<Out, O...>, shape<C, S...>, Ctx> {
     static constexpr auto out_extent = [] {
         std::array<std::size_t, R> r{};
         for (std::size_t i = 0; i < R; ++i) {
-            const long o = (long(in_shape::spatial[i]) - 1) * long(s[i]) - 2 * chosen.pad[i] + long(d[i] * (k[i] - 1)) + chosen.out_pad[i] + 1;
+            const long o = conv_transpose_extent(long(in_shape::spatial[i]), long(k[i]), long(s[i]), chosen.pad[i], long(d[i]), chosen.out_pad[i]);
             r[i] = chosen.ok && o > 0 ? std::size_t(o) : 1;
         }
         return r;
@@ -340,8 +338,7 @@ struct node<max_pool<O...>, shape<C, S...>, Ctx> {
     static constexpr auto p = [] { if constexpr (shaped && !std::is_void_v<Pa>) return Pa::template expand<R>(); else return std::array<std::size_t, R>{}; }();
     static constexpr bool tiles = [] {
         bool ok = true;
-        for (std::size_t i = 0; i < R; ++i)
-            ok &= in_shape::spatial[i] + 2 * p[i] >= k[i] && (in_shape::spatial[i] + 2 * p[i] - k[i]) % s[i] == 0;
+        for (std::size_t i = 0; i < R; ++i) ok &= window_tiles(long(in_shape::spatial[i]), long(k[i]), long(s[i]), long(p[i]));
         return ok;
     }();
     static_assert(diag::check<!shaped || tiles, diag::at<Ctx::path>, diag::input<in_shape>, K, St>,
@@ -349,7 +346,7 @@ struct node<max_pool<O...>, shape<C, S...>, Ctx> {
     static constexpr auto out_extent = [] {
         std::array<std::size_t, R> r{};
         for (std::size_t i = 0; i < R; ++i)
-            r[i] = in_shape::spatial[i] + 2 * p[i] >= k[i] ? (in_shape::spatial[i] + 2 * p[i] - k[i]) / s[i] + 1 : 1;
+            r[i] = std::size_t(std::max(1L, conv_extent(long(in_shape::spatial[i]), long(k[i]), long(s[i]), long(p[i]), 1)));
         return r;
     }();
     using out = shape_from_array_t<C, out_extent>;

@@ -1,0 +1,290 @@
+// Networks run end to end: fused plans against unfused ones and against naive
+// layer-by-layer references, thread safety of const forward, determinism.
+#define BOOST_TEST_MODULE model forward
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <tbb/task_arena.h>
+
+#include "ctseg/model/network.hpp"
+#include "ctseg/nets.hpp"
+
+using namespace ctseg;
+
+namespace {
+std::vector<float> random_values(std::size_t n, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> nd;
+    std::vector<float> v(n);
+    for (auto& x : v) x = nd(rng);
+    return v;
+}
+
+double max_abs(const std::vector<float>& v) {
+    double m = 0;
+    for (float x : v) m = std::max(m, double(std::abs(x)));
+    return m;
+}
+
+template <class A, class B>
+double max_diff(const A& a, const B& b) {
+    double m = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(double(a[i]) - double(b[i])));
+    return m;
+}
+
+// Copies every parameter and buffer of `from` into `to` by name.
+template <class From, class To>
+void copy_state(From& from, To& to) {
+    auto src = from.state_entries();
+    auto dst = to.state_entries();
+    BOOST_REQUIRE_EQUAL(src.size(), dst.size());
+    for (std::size_t i = 0; i < src.size(); ++i) {
+        BOOST_REQUIRE_EQUAL(src[i].name, dst[i].name);
+        std::copy(src[i].values.begin(), src[i].values.end(), dst[i].values.begin());
+    }
+    to.state_changed();
+}
+
+// Gives batch norms non-trivial statistics so that folding them is exercised.
+template <class Net>
+void perturb_norms(Net& net) {
+    std::mt19937 rng(3);
+    std::uniform_real_distribution<float> u(0.5f, 1.5f);
+    for (auto& e : net.state_entries()) {
+        const bool var = e.name.ends_with("running_var"), mean = e.name.ends_with("running_mean");
+        const bool norm_param = e.name.find("num_batches") == std::string::npos && (var || mean);
+        if (!norm_param) continue;
+        for (auto& x : e.values) x = var ? u(rng) : u(rng) - 1.0f;
+    }
+    net.state_changed();
+}
+
+constexpr plan::plan_options unfused{false, false, false};
+
+template <class Net, class In>
+void fused_matches_unfused(int batch) {
+    using fused_t = network<bind<Net, In>>;
+    using plain_t = network<bind<Net, In, unfused>>;
+    auto fused = std::make_unique<fused_t>(11);
+    auto plain = std::make_unique<plain_t>(0);
+    perturb_norms(*fused);
+    copy_state(*fused, *plain);
+    const auto x = random_values(std::size_t(batch) * In::size, 5);
+    const auto a = fused->forward(x);
+    const auto b = plain->forward(x);
+    BOOST_REQUIRE_EQUAL(a.size(), b.size());
+    BOOST_TEST(max_diff(a, b) <= 1e-5 * std::max(1.0, max_abs(b)));
+    BOOST_TEST(max_abs(b) > 0);
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(fused_plans_compute_what_unfused_plans_compute) {
+    fused_matches_unfused<nets::unet<2, 4, 2>, shape<1, 92, 108>>(2);
+    fused_matches_unfused<nets::unet<3, 4, 2, true>, shape<2, 32, 24>>(1);
+    fused_matches_unfused<nets::unet3d<3, 2, 2>, shape<1, 44, 52, 60>>(1);
+    fused_matches_unfused<nets::vnet<2, 2>, shape<1, 16, 32, 48>>(1);
+    fused_matches_unfused<nets::fcn8s<5, {8, 8, 16, 16, 16}, {1, 1, 2, 2, 2}, 32, 3>, shape<3, 64, 96>>(2);
+    fused_matches_unfused<nets::context_net<4, 8>, shape<1, 70, 90>>(2);
+}
+
+// ------------------------------------------------------------- naive layers
+namespace naive {
+struct tensor {
+    int n = 0, c = 0;
+    std::vector<int> ext;
+    std::vector<double> v;
+    int plane() const {
+        int p = 1;
+        for (int e : ext) p *= e;
+        return p;
+    }
+    double& at(int b, int ch, int k) { return v[std::size_t((b * c + ch) * plane() + k)]; }
+    double at(int b, int ch, int k) const { return v[std::size_t((b * c + ch) * plane() + k)]; }
+};
+
+// Unravels a flat spatial index.
+std::vector<int> coords(int k, const std::vector<int>& ext) {
+    std::vector<int> r(ext.size());
+    for (int d = int(ext.size()) - 1; d >= 0; --d) { r[std::size_t(d)] = k % ext[std::size_t(d)]; k /= ext[std::size_t(d)]; }
+    return r;
+}
+
+using dims = std::vector<int>;
+tensor conv(const tensor& x, const float* w, const float* b, int out, const dims& k, const dims& stride, const dims& pad, const dims& dil) {
+    tensor y;
+    y.n = x.n;
+    y.c = out;
+    for (std::size_t d = 0; d < x.ext.size(); ++d) y.ext.push_back((x.ext[d] + 2 * pad[d] - dil[d] * (k[d] - 1) - 1) / stride[d] + 1);
+    y.v.assign(std::size_t(y.n * y.c * y.plane()), 0.0);
+    int taps = 1;
+    for (int e : k) taps *= e;
+    for (int n = 0; n < y.n; ++n)
+        for (int o = 0; o < out; ++o)
+            for (int q = 0; q < y.plane(); ++q) {
+                const auto oc = coords(q, y.ext);
+                double acc = b ? b[o] : 0.0;
+                for (int i = 0; i < x.c; ++i)
+                    for (int t = 0; t < taps; ++t) {
+                        const auto tc = coords(t, k);
+                        int flat = 0;
+                        bool inside = true;
+                        for (std::size_t d = 0; d < oc.size(); ++d) {
+                            const int pos = oc[d] * stride[d] - pad[d] + tc[d] * dil[d];
+                            inside &= pos >= 0 && pos < x.ext[d];
+                            flat = flat * x.ext[d] + pos;
+                        }
+                        if (inside) acc += double(w[(o * x.c + i) * taps + t]) * x.at(n, i, flat);
+                    }
+                y.at(n, o, q) = acc;
+            }
+    return y;
+}
+}  // namespace naive
+
+BOOST_AUTO_TEST_CASE(norms_activations_and_outputs_against_naive_layers) {
+    // conv (dilated, strided) -> instance norm (affine) -> leaky ReLU -> conv 1x3x3 -> softmax, in 3D.
+    using net = seq<named<"a", conv<3, kernel<3>, stride<2>, dilation<2>, padding<2>>>, named<"n", instance_norm<affine, eps<1, 1000>>>,
+                    leaky_relu<1, 5>, named<"b", conv<4, kernel<1, 3, 3>, padding<0, 1, 1>>>, softmax>;
+    using bound = bind<net, shape<2, 5, 9, 7>>;
+    static_assert(std::is_same_v<bound::output_shape, shape<4, 3, 5, 4>>);
+    auto m = std::make_unique<network<bound>>(4);
+    {
+        auto entries = m->state_entries();
+        std::mt19937 rng(9);
+        std::uniform_real_distribution<float> u(0.5f, 1.5f);
+        for (auto& e : entries)
+            if (e.name.starts_with("n.")) for (auto& x : e.values) x = u(rng);
+        m->state_changed();
+    }
+    const int batch = 2;
+    const auto x = random_values(std::size_t(batch) * bound::input_shape::size, 8);
+    const auto y = m->forward(x);
+
+    auto entries = m->state_entries();
+    auto find = [&](const std::string& name) -> const float* {
+        for (auto& e : entries)
+            if (e.name == name) return e.values.data();
+        BOOST_FAIL("no tensor " + name);
+        return nullptr;
+    };
+    naive::tensor t{batch, 2, {5, 9, 7}, std::vector<double>(x.begin(), x.end())};
+    t = naive::conv(t, find("a.weight"), find("a.bias"), 3, {3, 3, 3}, {2, 2, 2}, {2, 2, 2}, {2, 2, 2});
+    const float* g = find("n.weight");
+    const float* be = find("n.bias");
+    for (int n = 0; n < t.n; ++n)
+        for (int c = 0; c < t.c; ++c) {
+            double mean = 0, var = 0;
+            for (int k = 0; k < t.plane(); ++k) mean += t.at(n, c, k);
+            mean /= t.plane();
+            for (int k = 0; k < t.plane(); ++k) var += (t.at(n, c, k) - mean) * (t.at(n, c, k) - mean);
+            var /= t.plane();
+            for (int k = 0; k < t.plane(); ++k) {
+                double v = (t.at(n, c, k) - mean) / std::sqrt(var + 1e-3) * g[c] + be[c];
+                t.at(n, c, k) = v > 0 ? v : 0.2 * v;
+            }
+        }
+    t = naive::conv(t, find("b.weight"), find("b.bias"), 4, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1});
+    BOOST_TEST(t.ext == std::vector<int>({3, 5, 4}));
+    for (int n = 0; n < t.n; ++n)
+        for (int k = 0; k < t.plane(); ++k) {
+            double hi = -1e300, sum = 0;
+            for (int c = 0; c < t.c; ++c) hi = std::max(hi, t.at(n, c, k));
+            for (int c = 0; c < t.c; ++c) sum += std::exp(t.at(n, c, k) - hi);
+            for (int c = 0; c < t.c; ++c) t.at(n, c, k) = std::exp(t.at(n, c, k) - hi) / sum;
+        }
+    BOOST_REQUIRE_EQUAL(y.size(), t.v.size());
+    BOOST_TEST(max_diff(y, t.v) <= 1e-5);
+}
+
+BOOST_AUTO_TEST_CASE(batch_norm_prelu_residual_and_argmax_against_naive_layers) {
+    // Standalone batch norm (not after a conv), PReLU, a residual whose shortcut
+    // repeats the channels, and argmax, in 2D with odd extents.
+    using body = seq<named<"bn", batch_norm<>>, named<"act", prelu>, named<"c", conv<6, kernel<3>, padding<1>>>>;
+    using net = seq<residual<body, repeat_channels<3>>, argmax>;
+    using bound = bind<net, shape<2, 7, 9>>;
+    static_assert(std::is_same_v<bound::output_shape, shape<1, 7, 9>>);
+    auto m = std::make_unique<network<bound>>(6);
+    std::mt19937 rng(2);
+    std::uniform_real_distribution<float> u(0.2f, 1.4f);
+    for (auto& e : m->state_entries())
+        if (e.name.starts_with("bn.") || e.name == "act.weight") for (auto& v : e.values) v = u(rng);
+    m->state_changed();
+    const int batch = 3;
+    const auto x = random_values(std::size_t(batch) * bound::input_shape::size, 1);
+    const auto y = m->forward(x);
+
+    auto entries = m->state_entries();
+    auto find = [&](const std::string& name) -> const float* {
+        for (auto& e : entries)
+            if (e.name == name) return e.values.data();
+        BOOST_FAIL("no tensor " + name);
+        return nullptr;
+    };
+    naive::tensor t{batch, 2, {7, 9}, std::vector<double>(x.begin(), x.end())};
+    const naive::tensor input = t;
+    for (int n = 0; n < batch; ++n)
+        for (int c = 0; c < 2; ++c)
+            for (int k = 0; k < t.plane(); ++k) {
+                double v = (t.at(n, c, k) - find("bn.running_mean")[c]) / std::sqrt(double(find("bn.running_var")[c]) + 1e-5) *
+                               find("bn.weight")[c] + find("bn.bias")[c];
+                t.at(n, c, k) = v > 0 ? v : find("act.weight")[c] * v;
+            }
+    t = naive::conv(t, find("c.weight"), find("c.bias"), 6, {3, 3}, {1, 1}, {1, 1}, {1, 1});
+    int decided = 0;
+    for (int n = 0; n < batch; ++n)
+        for (int k = 0; k < t.plane(); ++k) {
+            int best = 0;
+            double top = -1e300, second = -1e300;
+            for (int c = 0; c < 6; ++c) {
+                const double v = t.at(n, c, k) + input.at(n, c % 2, k);
+                if (v > top) { second = top; top = v; best = c; }
+                else second = std::max(second, v);
+            }
+            if (top - second > 1e-4) {  // ties within rounding may go either way
+                ++decided;
+                BOOST_TEST(y[std::size_t(n * t.plane() + k)] == float(best));
+            }
+        }
+    BOOST_TEST(decided > 150);
+}
+
+BOOST_AUTO_TEST_CASE(const_forward_is_thread_safe) {
+    using bound = bind<nets::unet<2, 4, 2, true>, shape<1, 32, 40>>;
+    const auto m = std::make_unique<const network<bound>>(3);
+    std::vector<std::vector<float>> inputs, serial, parallel(6);
+    for (unsigned i = 0; i < 6; ++i) {
+        inputs.push_back(random_values(2 * bound::input_shape::size, 100 + i));
+        serial.push_back(m->forward(inputs.back()));
+    }
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < 6; ++i)
+        threads.emplace_back([&, i] {
+            for (int r = 0; r < 3; ++r) parallel[i] = m->forward(inputs[i]);
+        });
+    for (auto& t : threads) t.join();
+    for (std::size_t i = 0; i < 6; ++i) BOOST_TEST(parallel[i] == serial[i]);
+}
+
+BOOST_AUTO_TEST_CASE(results_do_not_depend_on_the_number_of_threads) {
+    using bound = bind<nets::unet3d<3, 2, 2>, shape<1, 44, 52, 60>>;
+    const auto m = std::make_unique<const network<bound>>(5);
+    const auto x = random_values(bound::input_shape::size, 4);
+    std::vector<float> one, two;
+    tbb::task_arena(1).execute([&] { one = m->forward(x); });
+    tbb::task_arena(2).execute([&] { two = m->forward(x); });
+    BOOST_TEST(one == two);
+}
+
+BOOST_AUTO_TEST_CASE(bad_calls_are_errors) {
+    using bound = bind<nets::unet<2, 4, 2, true>, shape<1, 16, 16>>;
+    const auto m = std::make_unique<const network<bound>>();
+    std::vector<float> x(bound::input_shape::size + 3);
+    BOOST_CHECK_THROW(m->forward(x), ctseg::error);
+    std::vector<float> y(bound::output_shape::size);
+    BOOST_CHECK_THROW(m->forward(0, x.data(), y.data()), ctseg::error);
+}
