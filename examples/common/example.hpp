@@ -3,6 +3,7 @@
 //   NAME infer   --variant V --weights W.safetensors --input X.npy --output Y.npy
 //   NAME summary --variant V
 //   NAME bench   --variant V [--batch N] [--threads T] [--runs R]
+//   NAME init    --variant V --output W.safetensors [--seed S]
 #pragma once
 #include <algorithm>
 #include <chrono>
@@ -35,7 +36,7 @@ struct variant {
 
 struct options {
     std::string command, variant, weights, input, output;
-    long batch = 1, threads = 0, runs = 10;
+    long batch = 1, threads = 0, runs = 10, seed = 0;
 };
 
 inline std::string shape_string(const std::vector<std::int64_t>& s) {
@@ -64,7 +65,7 @@ inline options parse(int argc, char** argv, std::string_view usage) {
         o.command = "help";
         return o;
     }
-    if (o.command != "infer" && o.command != "summary" && o.command != "bench")
+    if (o.command != "infer" && o.command != "summary" && o.command != "bench" && o.command != "init")
         throw error("unknown command '" + o.command + "'; " + std::string(usage));
     for (int i = 2; i < argc; ++i) {
         const std::string flag = argv[i];
@@ -78,11 +79,13 @@ inline options parse(int argc, char** argv, std::string_view usage) {
         else if (flag == "--batch") o.batch = parse_count(flag, value);
         else if (flag == "--threads") o.threads = parse_count(flag, value);
         else if (flag == "--runs") o.runs = parse_count(flag, value);
+        else if (flag == "--seed") o.seed = value == "0" ? 0 : parse_count(flag, value);
         else throw error("unknown option '" + flag + "'; " + std::string(usage));
     }
     if (o.variant.empty()) throw error("--variant is required; " + std::string(usage));
     if (o.command == "infer" && (o.weights.empty() || o.input.empty() || o.output.empty()))
         throw error("infer needs --weights, --input and --output; " + std::string(usage));
+    if (o.command == "init" && o.output.empty()) throw error("init needs --output; " + std::string(usage));
     return o;
 }
 
@@ -106,10 +109,22 @@ void infer(const options& o) {
     model->state_changed();
     const auto batch = exec::index_t(x.shape[0]);
     std::vector<float> y(std::size_t(batch) * out::size);
+    const auto t0 = std::chrono::steady_clock::now();
     model->forward(batch, x.values.data(), y.data());
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::vector<std::int64_t> yshape{batch, std::int64_t(out::channels)};
     for (auto e : out::spatial) yshape.push_back(std::int64_t(e));
     interop::write_npy(o.output, interop::host_tensor::from(std::span<const float>(y), yshape));
+    std::printf("%s: logits %s from input %s in %.3f s\n", o.output.c_str(), shape_string(yshape).c_str(), shape_string(x.shape).c_str(),
+                seconds);
+}
+
+// Weights as PyTorch initialises a fresh module (seeded), saved as safetensors.
+template <class Bound>
+void init(const options& o) {
+    auto model = std::make_unique<network<Bound>>(std::uint64_t(o.seed));
+    interop::save_state_dict(*model, o.output);
+    std::printf("%s: %ld parameters\n", o.output.c_str(), Bound::parameter_count);
 }
 
 template <class Bound>
@@ -147,7 +162,8 @@ int run(std::string_view program, int argc, char** argv) {
     ((names += (names.empty() ? "" : ", ") + std::string(Variants::name)), ...);
     const std::string usage = "usage: " + std::string(program) +
                               " {infer --variant V --weights W.safetensors --input X.npy --output Y.npy | summary --variant V | "
-                              "bench --variant V [--batch N] [--threads T] [--runs R]} with V in {" + names + "}";
+                              "bench --variant V [--batch N] [--threads T] [--runs R] | init --variant V --output W.safetensors [--seed S]} "
+                              "with V in {" + names + "}";
     try {
         const options o = parse(argc, argv, usage);
         if (o.command == "help") {
@@ -161,6 +177,7 @@ int run(std::string_view program, int argc, char** argv) {
              using B = typename Variants::bound;
              if (o.command == "summary") print_summary<B>(std::cout);
              else if (o.command == "infer") infer<B>(o);
+             else if (o.command == "init") init<B>(o);
              else bench<B>(o);
          }()), ...);
         if (!found) throw error("unknown variant '" + o.variant + "'; known: " + names);

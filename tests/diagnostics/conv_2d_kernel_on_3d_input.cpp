@@ -8,8 +8,7 @@
 
 using namespace ctseg;
 
-using block = seq<named<"conv1", conv<16, kernel<3, 3>, padding<1>>>, batch_norm<>, relu>;
-using net = seq<block, named<"head", conv<2, kernel<1>>>>;
+using net = seq<named<"conv1", conv<16, kernel<3, 3>, padding<1>>>, batch_norm<>, relu, named<"head", conv<2, kernel<1>>>>;
 
 using model = bind<net, shape<1, 32, 64, 64>>;
 constexpr long parameters = model::parameter_count;

@@ -157,10 +157,13 @@ def main():
                 problems.append(f"the first error does not carry the message '{exp.message}'")
             # The condition: gcc prints it in a note after the error, clang on the error line.
             check = None
-            for l in readable[errors[0]:]:
-                if "check<false" in l:
-                    check = l
-                    break
+            if "check<false" in first:
+                check = first
+            else:
+                for l in readable[errors[0] + 1:]:
+                    if "check<false" in l and "evaluates to false" in l:
+                        check = l
+                        break
             if exp.path is not None:
                 if check is None:
                     problems.append("no diag::check<false, ...> condition in the output")
@@ -185,7 +188,7 @@ def main():
         # The error lines, the conditions, and where the snippet's own code led there.
         snippet = os.path.basename(args.snippet)
         relevant = [l for i, l in enumerate(readable)
-                    if i in errors or "check<false" in l or (snippet in l and ("required from here" in l or "requested here" in l))]
+                    if i in errors or ("check<false" in l and "evaluates to false" in l) or (snippet in l and ("required from here" in l or "requested here" in l))]
         show("  relevant compiler lines:", relevant or readable)
         return 1
     if args.verbose:

@@ -129,7 +129,14 @@ void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
     const index_t OW = p.count[I];
     index_t idx_max = 0;
     for (auto a : p.taps[I]) idx_max = std::max(idx_max, (a - amin[I]) / s);
-    const index_t M = (OW + L - 1) / L * L + idx_max;
+    // Short rows waste vector lanes; with unit steps a chunk of rows can run
+    // as one flat sequence over rows of the padded width (the positions past
+    // the row end are computed and dropped).
+    const index_t row_vecs = (OW + L - 1) / L;
+    const double row_eff = double(OW) / double(row_vecs * L) * std::min(1.0, double(row_vecs) / 2.0);
+    const double flat_eff = double(OW) / double(OW + idx_max);
+    const bool flat = s == 1 && p.in_step[H] == 1 && flat_eff > row_eff;
+    const index_t M = flat ? OW + idx_max : row_vecs * L + idx_max;
     const index_t rowlen = s * M;
 
     // Outer planes (dims < H), row chunks along H, output-channel groups.
@@ -178,7 +185,7 @@ void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
 
         std::vector<T>& buf = scratch<T>();
         if (nic > 0) {
-            buf.assign(std::size_t(nic * ic_stride), T(0));
+            buf.assign(std::size_t(nic * ic_stride + (flat ? NVMAX * L + M : 0)), T(0));
             for (index_t ic = 0; ic < nic; ++ic) {
                 const T* src_c = in.data + n * in.batch_stride + ic * in_plane;
                 for (index_t b = 0; b < box; ++b) {
@@ -236,6 +243,54 @@ void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
         alignas(64) T tmp[NVMAX * L];
         typename S::V acc[OCB][NVMAX];
         const index_t b0 = g * per_group, b1 = std::min(nblocks, b0 + per_group);
+        auto row_position = [&](index_t h) {
+            index_t rp = 0;
+            for (std::size_t d = 0; d < I; ++d) rp = rp * out.extent[d] + (d == H ? h : o[d]) * p.out_step[d] + p.out_base[d];
+            return rp * out.extent[I];
+        };
+        if (flat) {
+            const index_t run = (h1 - h0) * M;
+            for (index_t blk = b0; blk < b1; ++blk) {
+                const T* wb = wpk + blk * nic * ntaps * OCB;
+                for (index_t j0 = 0; j0 < run; j0 += NVMAX * L) {
+                    const index_t rem = std::min<index_t>(NVMAX * L, run - j0);
+                    const int nv = int((rem + L - 1) / L);
+                    const T* ib = nic > 0 ? buf.data() + j0 : nullptr;
+                    auto go = [&]<int NV>() {
+                        typename S::V a[OCB][NV];
+                        micro_kernel<T, OCB, NV>(ib, nic, ic_stride, off.data(), nic > 0 ? ntaps : 0, wb, a);
+                        for (int oo = 0; oo < OCB; ++oo)
+                            for (int v = 0; v < NV; ++v) acc[oo][v] = a[oo][v];
+                    };
+                    [&]<int... K>(std::integer_sequence<int, K...>) {
+                        ((nv == K + 1 ? (go.template operator()<K + 1>(), 0) : 0), ...);
+                    }(std::make_integer_sequence<int, NVMAX>{});
+                    for (int oo = 0; oo < OCB; ++oo) {
+                        const index_t vc = blk * OCB + oo;
+                        if (vc >= OC) break;
+                        const index_t c = vc / p.fold, shift = p.out_base[I] + vc % p.fold;
+                        for (int v = 0; v < nv; ++v) S::store(tmp + v * L, acc[oo][v]);
+                        const auto ce = make_channel_epilogue(ep, n, c, out_plane);
+                        T* dst = out.data + n * out.batch_stride + c * out_plane;
+                        index_t i = 0;
+                        while (i < rem) {
+                            // One output row segment at a time.
+                            const index_t j = j0 + i, r = j / M, ow = j - r * M;
+                            const index_t len = std::min(rem - i, M - ow);
+                            const index_t valid = std::max<index_t>(0, std::min(len, OW - ow));
+                            const index_t rp = row_position(h0 + r);
+                            for (index_t e = 0; e < valid; ++e) {
+                                const index_t oi = (ow + e) * p.out_step[I] + shift;
+                                if (oi >= out.extent[I]) break;
+                                dst[rp + oi] = ce(tmp[i + e], rp + oi);
+                            }
+                            i += len;
+                        }
+                    }
+                }
+            }
+            return;
+        }
         for (index_t h = h0; h < h1; ++h) {
             const T* rowbase = nic > 0 ? buf.data() + (h - h0) * p.in_step[H] * rowlen : nullptr;
             // Flattened output position of this row's first element (excluding inner).

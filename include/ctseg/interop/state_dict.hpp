@@ -99,9 +99,11 @@ void assign_state_dict(const std::vector<model::state_entry<T>>& entries,
         known.insert(e.name);
         if (!tensors.contains(e.name)) missing.push_back(e.name);
     }
+    auto and_more = [](std::size_t count, const char* what) {
+        return count > 1 ? std::string(" (and ") + std::to_string(count - 1) + " more " + what + ")" : std::string();
+    };
     if (!missing.empty())
-        throw error(source + ": missing tensor '" + missing.front() + "'" +
-                    (missing.size() > 1 ? std::string(" (and ") + std::to_string(missing.size() - 1) + " more missing)" : "") +
+        throw error(source + ": missing tensor '" + missing.front() + "'" + and_more(missing.size(), "missing") +
                     ", the model has " + std::to_string(entries.size()) + " entries");
 
     std::vector<std::string_view> unexpected;
@@ -109,8 +111,7 @@ void assign_state_dict(const std::vector<model::state_entry<T>>& entries,
         if (!known.contains(name) && !std::string_view(name).ends_with(d::counter_suffix)) unexpected.push_back(name);
     if (!unexpected.empty())
         throw error(source + ": unexpected tensor '" + std::string(unexpected.front()) + "', not in the model" +
-                    (unexpected.size() > 1 ? std::string(" (and ") + std::to_string(unexpected.size() - 1) + " more unexpected)"
-                                           : ""));
+                    and_more(unexpected.size(), "unexpected"));
 
     constexpr dtype want = dtype_of<T>;
     for (const auto& e : entries) {

@@ -668,7 +668,8 @@ struct node<concat<O...>, shape<C, S...>, Ctx> {
     }
     static constexpr bool checked = report(typename br::outs{}, std::make_index_sequence<br::n>{});
 
-    using out = shape_from_array_t<sz::channels, sz::smallest>;
+    // Naming `checked` here makes every use of the output shape run the checks.
+    using out = std::conditional_t<checked, shape_from_array_t<sz::channels, sz::smallest>, void>;
     static constexpr counts count = br::count + counts{br::n, 1 + br::n, 0, 1};
 
     template <class G>
@@ -722,7 +723,7 @@ struct node<add<B...>, shape<C, S...>, Ctx> {
     template <class First, class... Outs>
     static auto first_of(detail::type_list<First, Outs...>) -> First;
     static constexpr bool checked = report(typename br::outs{}, std::make_index_sequence<br::n - 1>{});
-    using out = decltype(first_of(typename br::outs{}));
+    using out = std::conditional_t<checked, decltype(first_of(typename br::outs{})), void>;
     static constexpr counts count = br::count + counts{br::n - 1, br::n - 1, 0, 1};
 
     template <class G>

@@ -1,0 +1,17 @@
+// An up-sampling layer that names its stride and factor but not its kernel.
+// expect: ctseg: conv_transpose: no kernel<...> option given
+// expect-path: net/seq[2]/up
+#include "ctseg/plan/bind.hpp"
+#include "ctseg/spec.hpp"
+
+using namespace ctseg;
+
+using net = seq<named<"down", conv<32, kernel<2>, stride<2>>>, relu,
+                named<"up", conv_transpose<16, stride<2>, upsample_by<2>>>,
+                named<"head", conv<2, kernel<1>>>>;
+
+using model = bind<net, shape<1, 64, 64>>;
+constexpr long parameters = model::parameter_count;
+constexpr long workspace = model::workspace_elements;
+
+int main() { return parameters > 0 && workspace > 0 ? 0 : 1; }
