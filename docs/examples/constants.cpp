@@ -47,6 +47,13 @@ static_assert(mini_2d::workspace_bytes<double> == 2 * mini_2d::workspace_bytes<f
 // is done in place: its producers write into their channel slices).
 static_assert(mini_2d::lowered.n_ops == 11 && mini_2d::live_ops == 6);
 
+// The passes can be switched off, e.g. to compare against the unfused plan:
+// then all 11 operations run.
+using mini_unfused = bind<mini, shape<1, 64, 64>,
+                          plan::plan_options{.fold_norms = false, .fuse_epilogues = false, .concat_in_place = false}>;
+static_assert(mini_unfused::live_ops == 11);
+static_assert(std::is_same_v<mini_unfused::output_shape, mini_2d::output_shape>);
+
 // The seed networks are templates of the same kind.
 static_assert(std::is_same_v<bind<nets::unet<2, 8, 3, true>, shape<1, 64, 80>>::output_shape, shape<2, 64, 80>>);
 static_assert(std::is_same_v<bind<nets::unet<2, 8, 3, true>, shape<1, 32, 64, 80>>::output_shape, shape<2, 32, 64, 80>>);

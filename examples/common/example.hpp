@@ -41,7 +41,10 @@ struct options {
 
 inline std::string shape_string(const std::vector<std::int64_t>& s) {
     std::string r = "[";
-    for (std::size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (i) r += ", ";
+        r += std::to_string(s[i]);
+    }
     return r + "]";
 }
 
@@ -106,7 +109,6 @@ void infer(const options& o) {
     }
     auto model = std::make_unique<net_t>();
     interop::load_state_dict(*model, o.weights);
-    model->state_changed();
     const auto batch = exec::index_t(x.shape[0]);
     std::vector<float> y(std::size_t(batch) * out::size);
     const auto t0 = std::chrono::steady_clock::now();

@@ -104,7 +104,7 @@ def show(title, lines, width=400):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cxx", nargs="+", required=True, help="the compiler command (several words for a wrapper)")
+    ap.add_argument("--cxx", metavar="COMMAND", help="the compiler command; every word up to the next option (e.g. ccache g++)")
     ap.add_argument("--include", required=True, help="the directory holding ctseg/")
     ap.add_argument("--snippet", required=True)
     ap.add_argument("--verbose", action="store_true", help="print the compiler output even when the snippet passes")
@@ -113,6 +113,17 @@ def main():
     if "--" in argv:
         cut = argv.index("--")
         argv, extra = argv[:cut], argv[cut + 1:]
+    # --cxx takes every word up to the next option of ours, so that a compiler
+    # command with flags of its own (meson's cmd_array()) passes whole.
+    cxx = []
+    if "--cxx" in argv:
+        first = argv.index("--cxx")
+        last = first + 1
+        while last < len(argv) and argv[last] not in ("--cxx", "--include", "--snippet", "--verbose"):
+            last += 1
+        cxx, argv = argv[first + 1:last], argv[:first] + argv[last:]
+    if not cxx:
+        ap.error("--cxx needs the compiler command")
     args = ap.parse_args(argv)
 
     name = os.path.basename(args.snippet)
@@ -125,7 +136,7 @@ def main():
     flags = list(extra)
     if not any(f.startswith("-std=") for f in flags):
         flags.insert(0, "-std=c++20")
-    cmd = list(args.cxx) + flags + ["-fsyntax-only", "-fdiagnostics-color=never", "-I", args.include, args.snippet]
+    cmd = cxx + flags + ["-fsyntax-only", "-fdiagnostics-color=never", "-I", args.include, args.snippet]
     # The C locale keeps the compilers' quotes plain ASCII.
     env = dict(os.environ, LC_ALL="C", LANG="C", LANGUAGE="")
     env.pop("GCC_COLORS", None)
@@ -175,7 +186,7 @@ def main():
                     problems.append(f"'{fact}' is not in the {'condition' if check is not None else 'output'}")
 
     if problems:
-        print(f"FAIL {name} with {' '.join(args.cxx)}")
+        print(f"FAIL {name} with {' '.join(cxx)}")
         for p in problems:
             print(f"  - {p}")
         if exp.message:
@@ -193,7 +204,7 @@ def main():
         return 1
     if args.verbose:
         print("\n".join(readable))
-    print(f"ok {name} with {' '.join(args.cxx)}")
+    print(f"ok {name} with {' '.join(cxx)}")
     return 0
 
 

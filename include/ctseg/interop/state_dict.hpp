@@ -146,6 +146,8 @@ void load_state_dict(Model& m, const std::filesystem::path& file) {
     detail::state_dict::check_entries(entries, file.string());
     const safetensors_file f = read_safetensors(file);
     assign_state_dict(entries, f.tensors, file.string());
+    // Models that derive inference data from their parameters (folded norms) refresh it.
+    if constexpr (requires { m.state_changed(); }) m.state_changed();
 }
 
 // Writes every entry (F32 for float models, F64 for double models, counters as

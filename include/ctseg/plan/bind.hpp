@@ -18,6 +18,25 @@ namespace plan::detail {
 template <class Net, class In>
 using root_node = node<Net, In, ctx<fixed_string("net"), fixed_string(""), void>>;
 
+// An input shape bind cannot use is reported once; the plan then goes on with a
+// stand-in (the identity on shape<1, 1>) so that no error about the network follows.
+template <class In>
+constexpr bool rank_supported() {
+    if constexpr (static_shape<In>) return In::rank >= 1 && In::rank <= max_rank;
+    else return true;
+}
+template <class In>
+constexpr bool nonempty() {
+    if constexpr (static_shape<In>) return In::channels > 0 && In::plane > 0;
+    else return true;
+}
+template <class In>
+inline constexpr bool usable_input = static_shape<In> && rank_supported<In>() && nonempty<In>();
+template <class Net, class In>
+using net_or_stand_in = std::conditional_t<usable_input<In>, Net, identity>;
+template <class In>
+using input_or_stand_in = std::conditional_t<usable_input<In>, In, shape<1, 1>>;
+
 template <class Net, class In>
 constexpr auto lower() {
     using root = root_node<Net, In>;
@@ -33,22 +52,27 @@ constexpr auto lower() {
 
 template <class Net, class InputShape, plan::plan_options Options = plan::plan_options{}>
 struct bind {
-    static_assert(static_shape<InputShape>,
-                  "ctseg: bind<Net, Shape>: the input must be written ctseg::shape<channels, extents...>, e.g. shape<1, 572, 572>");
-    static_assert(diag::check<(InputShape::rank >= 1 && InputShape::rank <= plan::max_rank), InputShape>,
-                  "ctseg: bind<Net, Shape>: ctseg runs 1D, 2D and 3D inputs (1 to 3 spatial extents)");
-    static_assert(diag::check<(InputShape::channels > 0 && InputShape::plane > 0), InputShape>,
-                  "ctseg: bind<Net, Shape>: zero channels or a zero extent in the input shape");
+    // In a function, as in plan/nodes.hpp: a failed check leaves bind itself usable.
+    static constexpr bool diagnose() {
+        static_assert(static_shape<InputShape>,
+                      "ctseg: bind<Net, Shape>: the input must be written ctseg::shape<channels, extents...>, e.g. shape<1, 572, 572>");
+        static_assert(diag::check<plan::detail::rank_supported<InputShape>(), InputShape>,
+                      "ctseg: bind<Net, Shape>: ctseg runs 1D, 2D and 3D inputs (1 to 3 spatial extents)");
+        static_assert(diag::check<plan::detail::nonempty<InputShape>(), InputShape>,
+                      "ctseg: bind<Net, Shape>: zero channels or a zero extent in the input shape");
+        return true;
+    }
+    static_assert(diagnose());
 
     using network = Net;
     using input_shape = InputShape;
-    using root = plan::detail::root_node<Net, InputShape>;
+    using root = plan::detail::root_node<plan::detail::net_or_stand_in<Net, InputShape>, plan::detail::input_or_stand_in<InputShape>>;
     using output_shape = typename root::out;
-    static constexpr std::size_t rank = InputShape::rank;
+    static constexpr std::size_t rank = plan::detail::input_or_stand_in<InputShape>::rank;
     static constexpr plan::plan_options options = Options;
 
     // The network as emitted, before any pass (used by training and by tests).
-    static constexpr auto lowered = plan::detail::lower<Net, InputShape>();
+    static constexpr auto lowered = plan::detail::lower<plan::detail::net_or_stand_in<Net, InputShape>, plan::detail::input_or_stand_in<InputShape>>();
     // After fusion and in-place concatenation.
     static constexpr auto graph = plan::optimise(lowered, Options);
     static constexpr auto memory = plan::detail::plan_memory(graph);

@@ -4,6 +4,7 @@
 // so the message says what went wrong and the facts name the layer path and the numbers.
 #pragma once
 #include <cstddef>
+#include <utility>
 
 #include "ctseg/spec/fixed_string.hpp"
 
@@ -13,7 +14,21 @@ namespace ctseg::diag {
 template <bool Ok, class... Facts>
 inline constexpr bool check = Ok;
 
-template <fixed_string Path> struct at {};                 // the layer's path in the topology
+// The layer's path in the topology. clang prints a class-type template argument
+// as its bytes, cut after ten, so there the path is spelled out as characters:
+// path<'n', 'e', 't', '/', ...>.
+#if defined(__clang__)
+template <char... Chars> struct path {};
+namespace detail {
+template <fixed_string Path, class = std::make_index_sequence<Path.size()>>
+struct spell_path;
+template <fixed_string Path, std::size_t... I>
+struct spell_path<Path, std::index_sequence<I...>> { using type = path<Path.chars[I]...>; };
+}  // namespace detail
+template <fixed_string Path> using at = typename detail::spell_path<Path>::type;
+#else
+template <fixed_string Path> struct at {};
+#endif
 template <class Shape> struct input {};                    // the layer's input shape (channels, spatial...)
 template <std::size_t I, class Shape> struct branch {};    // the output shape of branch I
 template <std::size_t... V> struct kernel_extent {};

@@ -34,10 +34,20 @@ using named_ctx = ctx<Ctx::path + fixed_string("/") + Name, join_dotted<Ctx::pre
 template <class Ctx, class Target>
 using target_ctx = ctx<Ctx::path, Ctx::prefix, Target>;
 
+// Every node runs its static_asserts inside `static constexpr bool diagnose()`,
+// called from one class-scope static_assert: a failed check then leaves the node
+// itself valid, so the compiler reports the check and nothing that merely uses
+// the node (clang would otherwise reject every later use of it as well). A node
+// whose checks fail also has `ok == false`; see detail::node_ok.
 template <class Layer, class In, class Ctx>
 struct node {
-    static_assert(diag::check<false, diag::at<Ctx::path>, Layer>,
-                  "ctseg: this type is not a ctseg layer or topology (see the type after the layer path)");
+    static constexpr bool diagnose() {
+        static_assert(diag::check<false, diag::at<Ctx::path>, Layer>,
+                      "ctseg: this type is not a ctseg layer or topology (see the type after the layer path)");
+        return true;
+    }
+    static_assert(diagnose());
+    static constexpr bool ok = false;
     using out = In;
     static constexpr counts count{};
     template <class G> static constexpr int emit(G&, int in) { return in; }
@@ -68,6 +78,12 @@ template <class Opt, std::size_t R>
 constexpr std::array<std::size_t, R> expand_or_ones() {
     if constexpr (Opt::fits_rank(R)) return Opt::template expand<R>();
     else return ones<R>();
+}
+template <std::size_t R>
+constexpr bool all_positive(const std::array<std::size_t, R>& a) {
+    for (auto v : a)
+        if (v == 0) return false;
+    return true;
 }
 template <std::size_t R>
 constexpr long product(const std::array<std::size_t, R>& a) {
@@ -150,13 +166,6 @@ struct node<conv<Out, O...>, shape<C, S...>, Ctx> {
     static constexpr bool pad_same = ctseg::detail::has_option<same, O...>;
     static constexpr bool has_bias = !ctseg::detail::has_option<no_bias, O...>;
 
-    static_assert(diag::check<!std::is_void_v<K>, diag::at<Ctx::path>>, "ctseg: conv: no kernel<...> option given");
-    static_assert(diag::check<Out != 0, diag::at<Ctx::path>>, "ctseg: conv: zero output channels");
-    static_assert(diag::check<detail::fits<K, R>, diag::at<Ctx::path>, diag::input<in_shape>, K, diag::input_rank<R>>,
-                  "ctseg: conv: the kernel has a different number of extents than the input has spatial dimensions (a 2D kernel on a 3D input?)");
-    static_assert(diag::check<detail::fits<St, R> && detail::fits<Pa, R> && detail::fits<Di, R>, diag::at<Ctx::path>, diag::input<in_shape>, St, Di, Pa>,
-                  "ctseg: conv: stride, dilation or padding has a different number of values than the input has spatial dimensions");
-
     static constexpr bool shaped = !std::is_void_v<K> && detail::fits<K, R> && detail::fits<St, R> && detail::fits<Pa, R> && detail::fits<Di, R>;
     static constexpr auto k = [] { if constexpr (shaped) return K::template expand<R>(); else return detail::ones<R>(); }();
     static constexpr auto s = [] { if constexpr (shaped && !std::is_void_v<St>) return St::template expand<R>(); else return detail::ones<R>(); }();
@@ -172,12 +181,26 @@ struct node<conv<Out, O...>, shape<C, S...>, Ctx> {
         for (std::size_t i = 0; i < R; ++i) ok &= conv_extent(long(in_shape::spatial[i]), long(k[i]), long(s[i]), long(p[i]), long(d[i])) > 0;
         return ok;
     }();
-    static_assert(diag::check<!shaped || reaches, diag::at<Ctx::path>, diag::input<in_shape>, K, Di, diag::padding_of<p[0]>, Pa>,
-                  "ctseg: conv: the dilated kernel (dilation*(kernel-1)+1) reaches beyond the padded input");
+    static constexpr bool positive = detail::all_positive(k) && detail::all_positive(s) && detail::all_positive(d);
+    static constexpr bool diagnose() {
+        static_assert(diag::check<!std::is_void_v<K>, diag::at<Ctx::path>>, "ctseg: conv: no kernel<...> option given");
+        static_assert(diag::check<Out != 0, diag::at<Ctx::path>>, "ctseg: conv: zero output channels");
+        static_assert(diag::check<detail::fits<K, R>, diag::at<Ctx::path>, diag::input<in_shape>, K, diag::input_rank<R>>,
+                      "ctseg: conv: the kernel has a different number of extents than the input has spatial dimensions (a 2D kernel on a 3D input?)");
+        static_assert(diag::check<detail::fits<St, R> && detail::fits<Pa, R> && detail::fits<Di, R>, diag::at<Ctx::path>, diag::input<in_shape>, St, Di, Pa>,
+                      "ctseg: conv: stride, dilation or padding has a different number of values than the input has spatial dimensions");
+        static_assert(diag::check<!shaped || positive, diag::at<Ctx::path>, K, St, Di>,
+                      "ctseg: conv: kernel, stride and dilation values must be at least 1");
+        static_assert(diag::check<!shaped || !positive || reaches, diag::at<Ctx::path>, diag::input<in_shape>, K, Di, diag::padding_of<p[0]>, Pa>,
+                      "ctseg: conv: the dilated kernel (dilation*(kernel-1)+1) reaches beyond the padded input");
+        return true;
+    }
+    static_assert(diagnose());
+    static constexpr bool ok = shaped && positive && reaches && Out != 0;
     static constexpr auto out_extent = [] {
         std::array<std::size_t, R> r{};
         for (std::size_t i = 0; i < R; ++i)
-            r[i] = reaches ? std::size_t(conv_extent(long(in_shape::spatial[i]), long(k[i]), long(s[i]), long(p[i]), long(d[i]))) : 1;
+            r[i] = reaches ? std::size_t(conv_extent(long(in_shape::spatial[i]), long(k[i]), long(s[i]), long(p[i]), long(d[i]))) : in_shape::spatial[i];
         return r;
     }();
     using out = shape_from_array_t<Out, out_extent>;
@@ -222,17 +245,6 @@ struct node<conv_transpose<Out, O...>, shape<C, S...>, Ctx> {
     static constexpr bool has_bias = !ctseg::detail::has_option<no_bias, O...>;
     using target = typename Ctx::target;
 
-    static_assert(diag::check<!std::is_void_v<K>, diag::at<Ctx::path>>, "ctseg: conv_transpose: no kernel<...> option given");
-    static_assert(diag::check<detail::fits<K, R>, diag::at<Ctx::path>, diag::input<in_shape>, K, diag::input_rank<R>>,
-                  "ctseg: conv_transpose: the kernel has a different number of extents than the input has spatial dimensions (a 2D kernel on a 3D input?)");
-    static_assert(diag::check<detail::fits<St, R> && detail::fits<Pa, R> && detail::fits<Up, R> && detail::fits<Op, R> && detail::fits<Di, R>,
-                              diag::at<Ctx::path>, diag::input<in_shape>, St, Di, Pa, Op, Up>,
-                  "ctseg: conv_transpose: stride, dilation, padding or upsample_by has a different number of values than the input has spatial dimensions");
-    static_assert(diag::check<int(!std::is_void_v<Pa>) + int(!std::is_void_v<Up>) + int(to_skip) <= 1, diag::at<Ctx::path>>,
-                  "ctseg: conv_transpose: give only one of padding<...>, upsample_by<...> and match_skip");
-    static_assert(diag::check<!to_skip || !std::is_void_v<target>, diag::at<Ctx::path>>,
-                  "ctseg: conv_transpose: match_skip used outside a concat or add, so there is no skip whose shape to match");
-
     static constexpr bool shaped = !std::is_void_v<K> && detail::fits<K, R> && detail::fits<St, R> && detail::fits<Pa, R> &&
                                    detail::fits<Up, R> && detail::fits<Op, R> && detail::fits<Di, R> && (!to_skip || !std::is_void_v<target>);
     static constexpr auto k = [] { if constexpr (shaped) return K::template expand<R>(); else return detail::ones<R>(); }();
@@ -271,16 +283,35 @@ struct node<conv_transpose<Out, O...>, shape<C, S...>, Ctx> {
         }
         return r;
     }();
-    static_assert(diag::check<!derived || chosen.ok, diag::at<Ctx::path>, diag::input<in_shape>, K, St, Di,
-                              diag::requested_extent<std::size_t(wanted[0] > 0 ? wanted[0] : 0)>, target, Up>,
-                  "ctseg: conv_transpose: no padding and output padding (below the stride) make this kernel and stride produce the requested extent");
-    static_assert(diag::check<derived || !shaped || chosen.ok, diag::at<Ctx::path>, diag::input<in_shape>, K, St, Di, Pa, Op>,
-                  "ctseg: conv_transpose: output_padding must be smaller than the stride or the dilation, and the output extent positive");
+    static constexpr bool one_padding = int(!std::is_void_v<Pa>) + int(!std::is_void_v<Up>) + int(to_skip) <= 1;
+    static constexpr bool positive = detail::all_positive(k) && detail::all_positive(s) && detail::all_positive(d);
+    static constexpr bool diagnose() {
+        static_assert(diag::check<!std::is_void_v<K>, diag::at<Ctx::path>>, "ctseg: conv_transpose: no kernel<...> option given");
+        static_assert(diag::check<detail::fits<K, R>, diag::at<Ctx::path>, diag::input<in_shape>, K, diag::input_rank<R>>,
+                      "ctseg: conv_transpose: the kernel has a different number of extents than the input has spatial dimensions (a 2D kernel on a 3D input?)");
+        static_assert(diag::check<detail::fits<St, R> && detail::fits<Pa, R> && detail::fits<Up, R> && detail::fits<Op, R> && detail::fits<Di, R>,
+                                  diag::at<Ctx::path>, diag::input<in_shape>, St, Di, Pa, Op, Up>,
+                      "ctseg: conv_transpose: stride, dilation, padding or upsample_by has a different number of values than the input has spatial dimensions");
+        static_assert(diag::check<one_padding, diag::at<Ctx::path>>,
+                      "ctseg: conv_transpose: give only one of padding<...>, upsample_by<...> and match_skip");
+        static_assert(diag::check<!to_skip || !std::is_void_v<target>, diag::at<Ctx::path>>,
+                      "ctseg: conv_transpose: match_skip used outside a concat or add, so there is no skip whose shape to match");
+        static_assert(diag::check<!shaped || positive, diag::at<Ctx::path>, K, St, Di>,
+                      "ctseg: conv_transpose: kernel, stride and dilation values must be at least 1");
+        static_assert(diag::check<!derived || !positive || chosen.ok, diag::at<Ctx::path>, diag::input<in_shape>, K, St, Di,
+                                  diag::requested_extent<std::size_t(wanted[0] > 0 ? wanted[0] : 0)>, target, Up>,
+                      "ctseg: conv_transpose: no padding and output padding (below the stride) make this kernel and stride produce the requested extent");
+        static_assert(diag::check<derived || !shaped || !positive || chosen.ok, diag::at<Ctx::path>, diag::input<in_shape>, K, St, Di, Pa, Op>,
+                      "ctseg: conv_transpose: output_padding must be smaller than the stride or the dilation, and the output extent positive");
+        return true;
+    }
+    static_assert(diagnose());
+    static constexpr bool ok = shaped && one_padding && positive && chosen.ok;
     static constexpr auto out_extent = [] {
         std::array<std::size_t, R> r{};
         for (std::size_t i = 0; i < R; ++i) {
             const long o = conv_transpose_extent(long(in_shape::spatial[i]), long(k[i]), long(s[i]), chosen.pad[i], long(d[i]), chosen.out_pad[i]);
-            r[i] = chosen.ok && o > 0 ? std::size_t(o) : 1;
+            r[i] = derived && !chosen.ok && wanted[i] > 0 ? std::size_t(wanted[i]) : o > 0 ? std::size_t(o) : 1;
         }
         return r;
     }();
@@ -300,9 +331,10 @@ struct node<conv_transpose<Out, O...>, shape<C, S...>, Ctx> {
         const value_info& iv = g.values[std::size_t(in)];
         for (std::size_t i = 0; i < R; ++i) {
             const long eff = long(d[i] * (k[i] - 1) + 1);
-            const long taps = (eff + long(s[i]) - 1) / long(s[i]);
+            const long step = long(std::max<std::size_t>(s[i], 1));  // a zero stride is reported by diagnose()
+            const long taps = (eff + step - 1) / step;
             g.values[std::size_t(v)].receptive[i] = iv.receptive[i] + double(taps - 1) * iv.jump[i];
-            g.values[std::size_t(v)].jump[i] = iv.jump[i] / double(s[i]);
+            g.values[std::size_t(v)].jump[i] = iv.jump[i] / double(step);
         }
         op_info& o = g.add_op(op_kind::conv_transpose, in, v, row);
         o.in_channels = int(C);
@@ -327,11 +359,6 @@ struct node<max_pool<O...>, shape<C, S...>, Ctx> {
     using K = detail::kernel_opt<O...>;
     using St = detail::stride_opt<O...>;
     using Pa = detail::padding_opt<O...>;
-    static_assert(diag::check<!std::is_void_v<K>, diag::at<Ctx::path>>, "ctseg: max_pool: no kernel<...> option given");
-    static_assert(diag::check<detail::fits<K, R>, diag::at<Ctx::path>, diag::input<in_shape>, K, diag::input_rank<R>>,
-                  "ctseg: max_pool: the window has a different number of extents than the input has spatial dimensions");
-    static_assert(diag::check<detail::fits<St, R> && detail::fits<Pa, R>, diag::at<Ctx::path>, diag::input<in_shape>, St, Pa>,
-                  "ctseg: max_pool: stride or padding has a different number of values than the input has spatial dimensions");
     static constexpr bool shaped = !std::is_void_v<K> && detail::fits<K, R> && detail::fits<St, R> && detail::fits<Pa, R>;
     static constexpr auto k = [] { if constexpr (shaped) return K::template expand<R>(); else return detail::ones<R>(); }();
     static constexpr auto s = [] { if constexpr (shaped && !std::is_void_v<St>) return St::template expand<R>(); else return k; }();
@@ -341,8 +368,21 @@ struct node<max_pool<O...>, shape<C, S...>, Ctx> {
         for (std::size_t i = 0; i < R; ++i) ok &= window_tiles(long(in_shape::spatial[i]), long(k[i]), long(s[i]), long(p[i]));
         return ok;
     }();
-    static_assert(diag::check<!shaped || tiles, diag::at<Ctx::path>, diag::input<in_shape>, K, St>,
-                  "ctseg: max_pool: the window does not tile the input (an odd extent?): pooling would drop the last rows; change the tile shape or use padding<...>");
+    static constexpr bool positive = detail::all_positive(k) && detail::all_positive(s);
+    static constexpr bool diagnose() {
+        static_assert(diag::check<!std::is_void_v<K>, diag::at<Ctx::path>>, "ctseg: max_pool: no kernel<...> option given");
+        static_assert(diag::check<detail::fits<K, R>, diag::at<Ctx::path>, diag::input<in_shape>, K, diag::input_rank<R>>,
+                      "ctseg: max_pool: the window has a different number of extents than the input has spatial dimensions");
+        static_assert(diag::check<detail::fits<St, R> && detail::fits<Pa, R>, diag::at<Ctx::path>, diag::input<in_shape>, St, Pa>,
+                      "ctseg: max_pool: stride or padding has a different number of values than the input has spatial dimensions");
+        static_assert(diag::check<!shaped || positive, diag::at<Ctx::path>, K, St>,
+                      "ctseg: max_pool: window and stride values must be at least 1");
+        static_assert(diag::check<!shaped || !positive || tiles, diag::at<Ctx::path>, diag::input<in_shape>, K, St>,
+                      "ctseg: max_pool: the window does not tile the input (an odd extent?): pooling would drop the last rows; change the tile shape or use padding<...>");
+        return true;
+    }
+    static_assert(diagnose());
+    static constexpr bool ok = shaped && positive && tiles;
     static constexpr auto out_extent = [] {
         std::array<std::size_t, R> r{};
         for (std::size_t i = 0; i < R; ++i)
@@ -403,7 +443,11 @@ struct node<relu, In, Ctx> : detail::pointwise_base<In, Ctx, op_kind::pointwise>
 
 template <std::size_t Num, std::size_t Den, class In, class Ctx>
 struct node<leaky_relu<Num, Den>, In, Ctx> : detail::pointwise_base<In, Ctx, op_kind::pointwise> {
-    static_assert(diag::check<Den != 0, diag::at<Ctx::path>>, "ctseg: leaky_relu<Num, Den>: zero denominator");
+    static constexpr bool diagnose() {
+        static_assert(diag::check<Den != 0, diag::at<Ctx::path>>, "ctseg: leaky_relu<Num, Den>: zero denominator");
+        return true;
+    }
+    static_assert(diagnose());
     static constexpr counts count{1, 1, 0, 1};
     template <class G>
     static constexpr int emit(G& g, int in) {
@@ -502,7 +546,12 @@ struct node<identity, In, Ctx> {
 
 template <std::size_t K, std::size_t C, std::size_t... S, class Ctx>
 struct node<repeat_channels<K>, shape<C, S...>, Ctx> {
-    static_assert(diag::check<K != 0, diag::at<Ctx::path>>, "ctseg: repeat_channels<0>");
+    static constexpr bool diagnose() {
+        static_assert(diag::check<K != 0, diag::at<Ctx::path>>, "ctseg: repeat_channels<0>");
+        return true;
+    }
+    static_assert(diagnose());
+    static constexpr bool ok = K != 0;
     using out = shape<C * K, S...>;
     static constexpr counts count{1, 1, 0, 1};
     template <class G>
@@ -521,9 +570,14 @@ struct node<repeat_channels<K>, shape<C, S...>, Ctx> {
 
 template <std::size_t B, std::size_t E, std::size_t C, std::size_t... S, class Ctx>
 struct node<slice_channels<B, E>, shape<C, S...>, Ctx> {
-    static_assert(diag::check<(B < E && E <= C), diag::at<Ctx::path>, diag::input<shape<C, S...>>, diag::channel_range<B, E>>,
-                  "ctseg: slice_channels<Begin, End>: the range is empty or beyond the input's channels");
-    static constexpr std::size_t width = B < E && E <= C ? E - B : 1;
+    static constexpr bool diagnose() {
+        static_assert(diag::check<(B < E && E <= C), diag::at<Ctx::path>, diag::input<shape<C, S...>>, diag::channel_range<B, E>>,
+                      "ctseg: slice_channels<Begin, End>: the range is empty or beyond the input's channels");
+        return true;
+    }
+    static_assert(diagnose());
+    static constexpr bool ok = B < E && E <= C;
+    static constexpr std::size_t width = B < E ? E - B : 1;
     using out = shape<width, S...>;
     static constexpr counts count{1, 1, 0, 1};
     template <class G>
@@ -555,9 +609,20 @@ template <fixed_string Name, std::size_t Index, class Layer, class In, class Ctx
 struct node<indexed<Name, Index, Layer>, In, Ctx> : node<Layer, In, named_ctx<Ctx, detail::indexed_name<Name, Index>()>> {};
 
 namespace detail {
+// Whether a node and everything inside it passed its checks (nodes that check
+// nothing have no `ok`). A concat or add skips its own checks when a branch
+// failed: that branch's shape is a stand-in, and comparing it would only add
+// errors that follow from the first one.
+template <class N>
+constexpr bool node_ok() {
+    if constexpr (requires { N::ok; }) return N::ok;
+    else return true;
+}
+
 // Layers applied in order; Indexed names each child by its position (nn.Sequential).
 template <bool Indexed, class In, class Ctx, std::size_t I, class... L>
 struct chain {
+    static constexpr bool ok = true;
     using out = In;
     static constexpr counts count{};
     template <class G> static constexpr int emit(G&, int in) { return in; }
@@ -570,6 +635,7 @@ struct chain<Indexed, In, Ctx, I, L0, Ls...> {
     using tail = chain<Indexed, typename head::out, Ctx, I + 1, Ls...>;
     using out = typename tail::out;
     static constexpr counts count = head::count + tail::count;
+    static constexpr bool ok = node_ok<head>() && tail::ok;
     template <class G>
     static constexpr int emit(G& g, int in) { return tail::emit(g, head::emit(g, in)); }
 };
@@ -599,6 +665,7 @@ struct branches_of<type_list<B...>, In, Ctx, Kind, std::index_sequence<I...>> {
     using outs = type_list<typename branch_node<B, In, Ctx, Kind, I>::out...>;
     static constexpr counts count = (counts{} + ... + branch_node<B, In, Ctx, Kind, I>::count);
     static constexpr std::size_t n = sizeof...(B);
+    static constexpr bool ok = (node_ok<branch_node<B, In, Ctx, Kind, I>>() && ...);
     static constexpr std::array<std::size_t, n> channels{branch_node<B, In, Ctx, Kind, I>::out::channels...};
     static constexpr std::array<std::size_t, n> ranks{branch_node<B, In, Ctx, Kind, I>::out::rank...};
     template <class G>
@@ -633,7 +700,6 @@ struct node<concat<O...>, shape<C, S...>, Ctx> {
     static auto make(detail::type_list<B...>) -> detail::branches_of<detail::type_list<B...>, in_shape, Ctx, fixed_string("concat"),
                                                                       std::index_sequence_for<B...>>;
     using br = decltype(make(typename policy::branches{}));
-    static_assert(diag::check<(br::n >= 1), diag::at<Ctx::path>>, "ctseg: concat<> needs at least one branch");
 
     template <class... Outs>
     struct sizes {
@@ -659,14 +725,16 @@ struct node<concat<O...>, shape<C, S...>, Ctx> {
 
     template <class... Outs, std::size_t... I>
     static constexpr bool report(detail::type_list<Outs...>, std::index_sequence<I...>) {
-        static_assert(diag::check<sz::same_rank, diag::at<Ctx::path>, diag::branch<I, Outs>...>,
+        static_assert(diag::check<(br::n >= 1), diag::at<Ctx::path>>, "ctseg: concat<> needs at least one branch");
+        static_assert(diag::check<!br::ok || sz::same_rank, diag::at<Ctx::path>, diag::branch<I, Outs>...>,
                       "ctseg: concat: branches have different spatial ranks");
-        static_assert(diag::check<!sz::same_rank || policy::crop || sz::equal, diag::at<Ctx::path>, diag::branch<I, Outs>...>,
+        static_assert(diag::check<!br::ok || !sz::same_rank || policy::crop || sz::equal, diag::at<Ctx::path>, diag::branch<I, Outs>...>,
                       "ctseg: concat: branches differ in spatial size (encoder and decoder features of a skip connection?); "
                       "use concat<crop_center, ...> / skip_concat<Body, crop_center>, padded convolutions, or another tile shape");
         return true;
     }
     static constexpr bool checked = report(typename br::outs{}, std::make_index_sequence<br::n>{});
+    static constexpr bool ok = br::ok && br::n >= 1 && sz::same_rank && (policy::crop || sz::equal);
 
     // Naming `checked` here makes every use of the output shape run the checks.
     using out = std::conditional_t<checked, shape_from_array_t<sz::channels, sz::smallest>, void>;
@@ -706,22 +774,28 @@ template <class... B, std::size_t C, std::size_t... S, class Ctx>
 struct node<add<B...>, shape<C, S...>, Ctx> {
     using in_shape = shape<C, S...>;
     using br = detail::branches_of<detail::type_list<B...>, in_shape, Ctx, fixed_string("add"), std::index_sequence_for<B...>>;
-    static_assert(diag::check<(br::n >= 2), diag::at<Ctx::path>>, "ctseg: add<> needs at least two branches");
 
     template <class First, class... Outs, std::size_t... I>
     static constexpr bool report(detail::type_list<First, Outs...>, std::index_sequence<I...>) {
         constexpr bool channels_match = ((Outs::channels == First::channels) && ...);
         constexpr bool spatial_match = ((Outs::rank == First::rank && detail::spatial_or_zero<Outs, First::rank>() == First::spatial) && ...);
-        static_assert(diag::check<channels_match, diag::at<Ctx::path>, diag::branch<0, First>, diag::branch<I + 1, Outs>...>,
+        static_assert(diag::check<(br::n >= 2), diag::at<Ctx::path>>, "ctseg: add<> needs at least two branches");
+        static_assert(diag::check<!br::ok || channels_match, diag::at<Ctx::path>, diag::branch<0, First>, diag::branch<I + 1, Outs>...>,
                       "ctseg: add (residual or fusion): branches differ in channels; a narrower shortcut can be widened with "
                       "residual<Body, repeat_channels<K>> or a 1x1 conv");
-        static_assert(diag::check<spatial_match, diag::at<Ctx::path>, diag::branch<0, First>, diag::branch<I + 1, Outs>...>,
+        static_assert(diag::check<!br::ok || spatial_match, diag::at<Ctx::path>, diag::branch<0, First>, diag::branch<I + 1, Outs>...>,
                       "ctseg: add (residual or fusion): branches differ in spatial size; check padding, strides and "
                       "transposed-convolution padding (upsample_by / match_skip)");
         return true;
     }
     template <class First, class... Outs>
     static auto first_of(detail::type_list<First, Outs...>) -> First;
+    template <class First, class... Outs>
+    static constexpr bool matches(detail::type_list<First, Outs...>) {
+        return ((Outs::channels == First::channels && Outs::rank == First::rank &&
+                 detail::spatial_or_zero<Outs, First::rank>() == First::spatial) && ...);
+    }
+    static constexpr bool ok = br::ok && br::n >= 2 && matches(typename br::outs{});
     static constexpr bool checked = report(typename br::outs{}, std::make_index_sequence<br::n - 1>{});
     using out = std::conditional_t<checked, decltype(first_of(typename br::outs{})), void>;
     static constexpr counts count = br::count + counts{br::n - 1, br::n - 1, 0, 1};

@@ -18,14 +18,20 @@ template <class G>
 std::string shape_text(const G& g, int v) {
     const value_info& x = g.values[std::size_t(v)];
     std::string s = std::to_string(x.channels);
-    for (int i = 0; i < x.rank; ++i) s += "x" + std::to_string(x.extent[std::size_t(i)]);
+    for (int i = 0; i < x.rank; ++i) {
+        s += 'x';
+        s += std::to_string(x.extent[std::size_t(i)]);
+    }
     return s;
 }
 template <class G>
 std::string field_text(const G& g, int v) {
     const value_info& x = g.values[std::size_t(v)];
     std::string s;
-    for (int i = 0; i < x.rank; ++i) s += (i ? "x" : "") + std::to_string(long(x.receptive[std::size_t(i)] + 0.5));
+    for (int i = 0; i < x.rank; ++i) {
+        if (i) s += 'x';
+        s += std::to_string(long(x.receptive[std::size_t(i)] + 0.5));
+    }
     return s;
 }
 inline void pad_to(std::string& s, std::size_t w) { if (s.size() < w) s.append(w - s.size(), ' '); }
