@@ -1,6 +1,7 @@
 // A bound network's compile-time table, printed.
 #pragma once
 #include <cstdio>
+#include <iostream>
 #include <ostream>
 #include <string>
 
@@ -82,6 +83,12 @@ void print_summary(std::ostream& os) {
        << "receptive field " << field_text(g, g.output) << "; " << Bound::live_ops << " kernels after fusion (of "
        << g.n_ops << " operations); workspace " << with_thousands(Bound::template workspace_bytes<float>)
        << " bytes per batch element (float)\n";
+}
+
+// summary<B>() prints the same table to standard output.
+template <class Bound>
+void summary(std::ostream& os = std::cout) {
+    print_summary<Bound>(os);
 }
 
 }  // namespace ctseg
