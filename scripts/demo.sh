@@ -17,7 +17,7 @@ echo "== compile-time summary of the paper U-Net (572x572 tile)"
 $exe summary --variant paper
 echo "== weights as PyTorch would initialise them, and a synthetic cell image"
 $exe init --variant paper --seed 1 --output $out/weights.safetensors
-python3 - "$out/input.npy" <<'PY'
+/usr/bin/python3 - "$out/input.npy" <<'PY'
 import sys, numpy as np
 rng = np.random.default_rng(0)
 y, x = np.mgrid[0:572, 0:572]
@@ -30,7 +30,7 @@ np.save(sys.argv[1], img[None, None])
 PY
 echo "== segmenting"
 $exe infer --variant paper --weights $out/weights.safetensors --input $out/input.npy --output $out/logits.npy
-python3 - "$out/logits.npy" <<'PY'
+/usr/bin/python3 - "$out/logits.npy" <<'PY'
 import sys, numpy as np
 y = np.load(sys.argv[1])
 labels = y.argmax(1)

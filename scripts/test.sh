@@ -13,7 +13,7 @@ fi
 meson compile -C $build || { echo "0 passed, 1 failed"; exit 1; }
 meson test -C $build --print-errorlogs --num-processes 2
 status=$?
-python3 - "$build/meson-logs/testlog.json" <<'PY'
+/usr/bin/python3 - "$build/meson-logs/testlog.json" <<'PY'
 import json, sys
 passed = failed = skipped = 0
 for line in open(sys.argv[1]):
