@@ -6,7 +6,9 @@
 #  3. every ```cpp block of docs/*.md is quoted verbatim: from docs/examples/
 #     (dsl.md), from include/ctseg/nets/ (networks.md), or from the added lines
 #     of add_layer/avg_pool.patch and the files of add_layer/ (architecture.md);
-#  4. add_layer/avg_pool.patch applies to a copy of include/, its tests build
+#  4. the summary tables of docs/networks.md are what build/examples/NAME
+#     summary prints (skipped for programs not built);
+#  5. add_layer/avg_pool.patch applies to a copy of include/, its tests build
 #     and pass, and its diagnostics snippets fail as they announce.
 # Run from anywhere: docs/examples/check.sh. Needs g++, oneTBB, Boost.Test,
 # python3 and patch. Exit status 0 when everything holds.
@@ -50,7 +52,7 @@ patch_added = "\n".join(line[1:] for line in open("docs/examples/add_layer/avg_p
                         if line.startswith("+") and not line.startswith("+++"))
 sources = {
     "docs/dsl.md": read(sorted(glob.glob("docs/examples/*.cpp"))),
-    "docs/networks.md": read(sorted(glob.glob("include/ctseg/nets/*.hpp"))),
+    "docs/networks.md": read(sorted(glob.glob("include/ctseg/nets/*.hpp")) + sorted(glob.glob("examples/*/main.cpp"))),
     "docs/architecture.md": patch_added + "\n" + read(sorted(glob.glob("docs/examples/add_layer/*.cpp"))
                                                       + sorted(glob.glob("docs/examples/*.cpp"))),
 }
@@ -66,7 +68,33 @@ for doc, source in sources.items():
 sys.exit(1 if bad else 0)
 PY
 
-echo "== 4. add_layer/avg_pool.patch"
+echo "== 4. summaries in docs/networks.md against build/examples"
+python3 - <<'PY' || fail "a summary in docs/networks.md differs from the program's output (regenerate it)"
+import os, re, subprocess, sys
+text = open("docs/networks.md").read()
+bad = checked = 0
+for cmd, block in re.findall(r"<!-- output of: (.*?) -->\n```text\n(.*?)```", text, re.S):
+    exe = cmd.split()[0]
+    if not os.access(exe, os.X_OK):
+        print(f"skipped (not built): {cmd}")
+        continue
+    out = subprocess.run(cmd.split(), capture_output=True, text=True, check=True).stdout
+    # Lines starting with "[..." stand for rows left out; the parts between them
+    # must appear in the output in order.
+    at = 0
+    for part in re.split(r"^\[\.\.\..*\n", block, flags=re.M):
+        i = out.find(part, at)
+        if i < 0:
+            bad += 1
+            print(f"differs: {cmd}", file=sys.stderr)
+            break
+        at = i + len(part)
+    checked += 1
+print(f"docs/networks.md: {checked} summaries checked")
+sys.exit(1 if bad else 0)
+PY
+
+echo "== 5. add_layer/avg_pool.patch"
 mkdir -p "$work/tree" && cp -r include "$work/tree/"
 if patch -s -p1 -d "$work/tree" <docs/examples/add_layer/avg_pool.patch; then
     inc="$work/tree/include"
@@ -75,6 +103,11 @@ if patch -s -p1 -d "$work/tree" <docs/examples/add_layer/avg_pool.patch; then
         "$work/test_avg_pool" || fail "test_avg_pool failed"
     else
         fail "test_avg_pool does not build"
+    fi
+    if "$cxx" -std=c++20 -O1 -I"$inc" -Iexamples docs/examples/add_layer/example_main.cpp -o "$work/pooled" -ltbb -pthread; then
+        "$work/pooled" summary --variant small >/dev/null || fail "the pooled example does not run"
+    else
+        fail "add_layer/example_main.cpp does not build"
     fi
     for snippet in docs/examples/add_layer/avg_pool_missing_kernel.cpp docs/examples/add_layer/avg_pool_padding.cpp; do
         python3 tests/diagnostics/run.py --cxx "$cxx" --include "$inc" --snippet "$snippet" || fail "$snippet"

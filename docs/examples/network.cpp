@@ -32,8 +32,7 @@ int main(int argc, char** argv) {
     // Save, and load into another model.
     interop::save_state_dict(*model, dir / "weights.safetensors");
     auto other = std::make_unique<model_t>(/*seed=*/0);
-    interop::load_state_dict(*other, dir / "weights.safetensors");
-    other->state_changed();
+    interop::load_state_dict(*other, dir / "weights.safetensors");  // calls other->state_changed()
 
     // A batch of 3 samples, N x C x H x W, stored as .npy and read back.
     const std::int64_t batch = 3;

@@ -102,7 +102,7 @@ def mode_installed(args, meson, env):
     headers = ['include/ctseg/' + f for f in installed_files(src_inc)]
     check(any(h.count('/') > 2 for h in headers), f'{src_inc} has nested header directories')
     got = installed_files(prefix)
-    expected = sorted(headers + ['lib/pkgconfig/ctseg.pc'])
+    expected = sorted(headers + ['share/pkgconfig/ctseg.pc'])
     missing = sorted(set(expected) - set(got))
     extra = sorted(set(got) - set(expected))
     check(not missing, f'every header under include/ctseg is installed (missing: {missing})')
@@ -111,7 +111,7 @@ def mode_installed(args, meson, env):
     check(not differ, f'installed headers match the sources (differ: {differ})')
 
     penv = dict(env)
-    pc_dir = str(prefix / 'lib' / 'pkgconfig')
+    pc_dir = str(prefix / 'share' / 'pkgconfig')
     penv['PKG_CONFIG_PATH'] = pc_dir + (os.pathsep + env['PKG_CONFIG_PATH'] if env.get('PKG_CONFIG_PATH') else '')
     pkgconfig = [args.pkg_config]
     run(pkgconfig + ['--exists', '--print-errors', 'ctseg'], env=penv)

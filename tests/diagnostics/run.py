@@ -199,7 +199,8 @@ def main():
         # The error lines, the conditions, and where the snippet's own code led there.
         snippet = os.path.basename(args.snippet)
         relevant = [l for i, l in enumerate(readable)
-                    if i in errors or ("check<false" in l and "evaluates to false" in l) or (snippet in l and ("required from here" in l or "requested here" in l))]
+                    if i in errors or ("check<false" in l and "evaluates to false" in l)
+                    or (snippet in l and ("required from here" in l or "requested here" in l))]
         show("  relevant compiler lines:", relevant or readable)
         return 1
     if args.verbose:

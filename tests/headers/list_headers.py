@@ -34,7 +34,7 @@ def main(argv):
     for h in removed:
         print(f'header gone since configuration: {h}')
     if added or removed:
-        print('the header list changed since the build was configured: run meson setup --reconfigure')
+        print('the header list changed since the build was configured: reconfigure (meson setup --reconfigure BUILDDIR SOURCEDIR)')
         return 1
     print(f'{len(found)} headers, all checked')
     return 0

@@ -88,7 +88,7 @@ BOOST_AUTO_TEST_CASE(fused_plans_compute_what_unfused_plans_compute) {
     fused_matches_unfused<nets::unet<3, 4, 2, true>, shape<2, 32, 24>>(1);
     fused_matches_unfused<nets::unet3d<3, 2, 2>, shape<1, 44, 52, 60>>(1);
     fused_matches_unfused<nets::vnet<2, 2>, shape<1, 16, 32, 48>>(1);
-    fused_matches_unfused<nets::fcn8s<5, {8, 8, 16, 16, 16}, {1, 1, 2, 2, 2}, 32, 3>, shape<3, 64, 96>>(2);
+    fused_matches_unfused<nets::fcn8s<5, nets::per_stage(8, 8, 16, 16, 16), nets::per_stage(1, 1, 2, 2, 2), 32, 3>, shape<3, 64, 96>>(2);
     fused_matches_unfused<nets::context_net<4, 8>, shape<1, 70, 90>>(2);
 }
 

@@ -21,7 +21,7 @@ using unet3d_bench = bind<nets::unet3d<3, 16, 3, true>, shape<1, 64, 64, 64>>;
 using vnet_paper = bind<nets::vnet<2, 16>, shape<1, 64, 128, 128>>;
 using vnet_small = bind<nets::vnet<2, 2>, shape<1, 16, 32, 48>>;
 using fcn_paper = bind<nets::fcn8s<21>, shape<3, 512, 512>>;
-using fcn_small = bind<nets::fcn8s<5, {8, 8, 16, 16, 16}, {1, 1, 2, 2, 2}, 32, 3>, shape<3, 64, 96>>;
+using fcn_small = bind<nets::fcn8s<5, nets::per_stage(8, 8, 16, 16, 16), nets::per_stage(1, 1, 2, 2, 2), 32, 3>, shape<3, 64, 96>>;
 using context_paper = bind<nets::context_net<21, 64>, shape<3, 512, 512>>;
 using context_small = bind<nets::context_net<4, 8>, shape<1, 70, 90>>;
 
@@ -172,4 +172,16 @@ BOOST_AUTO_TEST_CASE(parameter_names_follow_pytorch) {
     for (std::size_t i = 0; i < u3.n_params; ++i) bn.insert(std::string(u3.params[i].name.view()));
     for (const char* key : {"down.0.1.running_mean", "down.0.1.running_var", "down.0.1.num_batches_tracked", "bottom.4.weight", "dec.1.3.weight"})
         BOOST_TEST(bn.count(key) == 1, key);
+}
+
+BOOST_AUTO_TEST_CASE(unnamed_layers_are_named_by_position) {
+    // As torch.nn.Sequential(Conv2d, Sequential(Conv2d, ReLU), BatchNorm2d) names them.
+    using net = seq<conv<4, kernel<3>>, seq<conv<4, kernel<3>>, relu>, batch_norm<>, named<"head", seq<conv<2, kernel<1>>, prelu>>>;
+    using bound = bind<net, shape<1, 12, 12>>;
+    constexpr const auto& g = bound::lowered;
+    std::vector<std::string> keys;
+    for (std::size_t i = 0; i < g.n_params; ++i) keys.emplace_back(g.params[i].name.view());
+    const std::vector<std::string> want{"0.weight", "0.bias", "1.0.weight", "1.0.bias", "2.weight", "2.bias", "2.running_mean",
+                                        "2.running_var", "2.num_batches_tracked", "head.0.weight", "head.0.bias", "head.1.weight"};
+    BOOST_TEST(keys == want, boost::test_tools::per_element());
 }

@@ -14,6 +14,12 @@
 
 namespace ctseg::nets {
 
+// Per-stage values as a template argument, e.g. fcn8s<5, per_stage(8, 8, 16, 16, 16), ...>.
+template <class... V>
+constexpr std::array<std::size_t, sizeof...(V)> per_stage(V... v) {
+    return {std::size_t(v)...};
+}
+
 namespace detail {
 template <std::size_t Width, class Indices>
 struct vgg_stage;
@@ -25,8 +31,8 @@ template <std::size_t I, auto Widths, auto Convs>
 using stage = indexed<"stages", I, typename vgg_stage<Widths[I], std::make_index_sequence<2 * Convs[I]>>::type>;
 }  // namespace detail
 
-template <std::size_t Classes = 21, std::array<std::size_t, 5> Widths = {64, 128, 256, 512, 512},
-          std::array<std::size_t, 5> Convs = {2, 2, 3, 3, 3}, std::size_t FC = 4096, std::size_t FC6Kernel = 7>
+template <std::size_t Classes = 21, std::array<std::size_t, 5> Widths = std::array<std::size_t, 5>{64, 128, 256, 512, 512},
+          std::array<std::size_t, 5> Convs = std::array<std::size_t, 5>{2, 2, 3, 3, 3}, std::size_t FC = 4096, std::size_t FC6Kernel = 7>
 using fcn8s = seq<
     detail::stage<0, Widths, Convs>, detail::stage<1, Widths, Convs>, detail::stage<2, Widths, Convs>,
     add<seq<detail::stage<3, Widths, Convs>,

@@ -46,8 +46,8 @@ struct vnet_level<Level, Width, Down, Bottom, Up, true> {
 }  // namespace detail
 
 // Down: convolutions per encoder stage; Up: per decoder stage (deepest first).
-template <std::size_t Classes, std::size_t Width = 16, std::array<std::size_t, 4> Down = {1, 2, 3, 3}, std::size_t Bottom = 3,
-          std::array<std::size_t, 4> Up = {3, 3, 2, 1}>
+template <std::size_t Classes, std::size_t Width = 16, std::array<std::size_t, 4> Down = std::array<std::size_t, 4>{1, 2, 3, 3}, std::size_t Bottom = 3,
+          std::array<std::size_t, 4> Up = std::array<std::size_t, 4>{3, 3, 2, 1}>
 using vnet = seq<typename detail::vnet_level<0, Width, Down, Bottom, Up>::type, named<"head", conv<Classes, kernel<1>>>>;
 
 }  // namespace ctseg::nets

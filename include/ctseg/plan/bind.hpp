@@ -37,6 +37,15 @@ using net_or_stand_in = std::conditional_t<usable_input<In>, Net, identity>;
 template <class In>
 using input_or_stand_in = std::conditional_t<usable_input<In>, In, shape<1, 1>>;
 
+// Index of the first parameter whose key an earlier one already has, or -1.
+template <class G>
+constexpr int first_repeated_key(const G& g) {
+    for (std::size_t i = 0; i < g.n_params; ++i)
+        for (std::size_t j = 0; j < i; ++j)
+            if (g.params[i].name.view() == g.params[j].name.view()) return int(i);
+    return -1;
+}
+
 template <class Net, class In>
 constexpr auto lower() {
     using root = root_node<Net, In>;
@@ -71,8 +80,23 @@ struct bind {
     static constexpr std::size_t rank = plan::detail::input_or_stand_in<InputShape>::rank;
     static constexpr plan::plan_options options = Options;
 
-    // The network as emitted, before any pass (used by training and by tests).
+    // The network as emitted, before any pass: every layer, parameter and summary row.
     static constexpr auto lowered = plan::detail::lower<plan::detail::net_or_stand_in<Net, InputShape>, plan::detail::input_or_stand_in<InputShape>>();
+    // Every state_dict key must be unique: two unnamed layers in one scope would both be "weight".
+    static constexpr int repeated_key = plan::detail::first_repeated_key(lowered);
+    static constexpr std::size_t repeated_length = repeated_key < 0 ? 0 : lowered.params[std::size_t(repeated_key)].name.length;
+    static constexpr fixed_string<repeated_length> repeated_name = [] {
+        fixed_string<repeated_length> r;
+        for (std::size_t i = 0; i < repeated_length; ++i) r.chars[i] = lowered.params[std::size_t(repeated_key)].name.chars[i];
+        return r;
+    }();
+    static constexpr bool keys_unique() {
+        static_assert(diag::check<repeated_key < 0, diag::at<repeated_name>>,
+                      "ctseg: two parameters have the same state_dict key (shown as the path in the note); name the layers "
+                      "with named<\"...\", L>, indexed<\"...\", I, L> or put them in a sequential<...>");
+        return true;
+    }
+    static_assert(keys_unique());
     // After fusion and in-place concatenation.
     static constexpr auto graph = plan::optimise(lowered, Options);
     static constexpr auto memory = plan::detail::plan_memory(graph);
@@ -84,7 +108,9 @@ struct bind {
         return n;
     }();
     // Floating-point operations per batch element: 2 per multiply-add of the
-    // convolutions, one per element for the other layers.
+    // (transposed) convolutions; for the other layers, per output element, one per
+    // activation, add or window element (pooling), 2 per batch norm, 3 per softmax
+    // and 4 per instance norm.
     static constexpr long flops = [] {
         long n = 0;
         for (std::size_t i = 0; i < lowered.n_rows; ++i) n += lowered.rows[i].flops;

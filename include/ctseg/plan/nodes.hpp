@@ -21,18 +21,25 @@ namespace ctseg::plan {
 
 // Where a node sits: its path (for diagnostics and summaries), the prefix of its
 // parameter names, and the shape a `match_skip` transposed convolution must reach.
-template <fixed_string Path, fixed_string Prefix, class Target>
+template <fixed_string Path, fixed_string Prefix, class Target, fixed_string Position = fixed_string<0>{}>
 struct ctx {
     static constexpr auto path = Path;
-    static constexpr auto prefix = Prefix;
+    static constexpr auto prefix = Prefix;      // the names given by named<>, indexed<>, sequential<>
+    static constexpr auto position = Position;  // positions in plain seq/concat/add since the last name
+    // The state_dict prefix of a layer's own parameters: an unnamed layer is known
+    // by its position, as torch.nn.Sequential names its children.
+    static constexpr auto key = join_dotted<Prefix, Position>();
     using target = Target;
 };
 template <class Ctx, fixed_string Component>
-using step_ctx = ctx<Ctx::path + fixed_string("/") + Component, Ctx::prefix, typename Ctx::target>;
+using step_ctx = ctx<Ctx::path + fixed_string("/") + Component, Ctx::prefix, typename Ctx::target, Ctx::position>;
+template <class Ctx, fixed_string Component, std::size_t I>
+using position_ctx = ctx<Ctx::path + fixed_string("/") + Component, Ctx::prefix, typename Ctx::target,
+                         join_dotted<Ctx::position, to_fixed_string<I>()>()>;
 template <class Ctx, fixed_string Name>
 using named_ctx = ctx<Ctx::path + fixed_string("/") + Name, join_dotted<Ctx::prefix, Name>(), typename Ctx::target>;
 template <class Ctx, class Target>
-using target_ctx = ctx<Ctx::path, Ctx::prefix, Target>;
+using target_ctx = ctx<Ctx::path, Ctx::prefix, Target, Ctx::position>;
 
 // Every node runs its static_asserts inside `static constexpr bool diagnose()`,
 // called from one class-scope static_assert: a failed check then leaves the node
@@ -154,6 +161,22 @@ constexpr int same_field_value(G& g, int in, int channels, const ext_t& extent) 
 }
 }  // namespace detail
 
+namespace detail {
+template <class... K>
+constexpr unsigned bits(K... k) { return (0u | ... | ctseg::detail::option_bit(k)); }
+using ok_ = ctseg::detail::option_kind;
+inline constexpr unsigned conv_options = bits(ok_::kernel, ok_::stride, ok_::dilation, ok_::padding, ok_::same, ok_::valid, ok_::no_bias);
+inline constexpr unsigned conv_transpose_options =
+    bits(ok_::kernel, ok_::stride, ok_::dilation, ok_::padding, ok_::output_padding, ok_::upsample_by, ok_::match_skip, ok_::no_bias);
+inline constexpr unsigned pool_options = bits(ok_::kernel, ok_::stride, ok_::padding);
+inline constexpr unsigned batch_norm_options = bits(ok_::eps);
+inline constexpr unsigned instance_norm_options = bits(ok_::eps, ok_::affine);
+
+// The first option a layer does not understand, or gets twice (void if none).
+template <unsigned Allowed, class... O>
+using bad_option = typename ctseg::detail::option_at<ctseg::detail::first_bad_option<Allowed, O...>(), O...>::type;
+}  // namespace detail
+
 // ---------------------------------------------------------------- convolution
 template <std::size_t Out, class... O, std::size_t C, std::size_t... S, class Ctx>
 struct node<conv<Out, O...>, shape<C, S...>, Ctx> {
@@ -183,6 +206,11 @@ struct node<conv<Out, O...>, shape<C, S...>, Ctx> {
     }();
     static constexpr bool positive = detail::all_positive(k) && detail::all_positive(s) && detail::all_positive(d);
     static constexpr bool diagnose() {
+        static_assert(diag::check<std::is_void_v<detail::bad_option<detail::conv_options, O...>>, diag::at<Ctx::path>,
+                                  detail::bad_option<detail::conv_options, O...>>,
+                      "ctseg: conv: an option is given twice or is not a conv option (kernel, stride, dilation, padding, same, valid, no_bias)");
+        static_assert(diag::check<int(!std::is_void_v<Pa>) + int(pad_same) + int(ctseg::detail::has_option<valid, O...>) <= 1, diag::at<Ctx::path>>,
+                      "ctseg: conv: give only one of padding<...>, same and valid");
         static_assert(diag::check<!std::is_void_v<K>, diag::at<Ctx::path>>, "ctseg: conv: no kernel<...> option given");
         static_assert(diag::check<Out != 0, diag::at<Ctx::path>>, "ctseg: conv: zero output channels");
         static_assert(diag::check<detail::fits<K, R>, diag::at<Ctx::path>, diag::input<in_shape>, K, diag::input_rank<R>>,
@@ -221,8 +249,8 @@ struct node<conv<Out, O...>, shape<C, S...>, Ctx> {
         o.kernel = ke; o.stride = se; o.dilation = de; o.pad = pe;
         std::array<long, max_rank + 2> ws{long(Out), long(C)};
         for (std::size_t i = 0; i < R; ++i) ws[i + 2] = long(k[i]);
-        o.weight = g.add_param(Ctx::prefix.view(), "weight", int(R) + 2, ws, true);
-        if (has_bias) o.bias = g.add_param(Ctx::prefix.view(), "bias", 1, {long(Out)}, true);
+        o.weight = g.add_param(Ctx::key.view(), "weight", int(R) + 2, ws, true);
+        if (has_bias) o.bias = g.add_param(Ctx::key.view(), "bias", 1, {long(Out)}, true);
         g.rows[std::size_t(row)].out = v;
         g.rows[std::size_t(row)].params = params;
         g.rows[std::size_t(row)].flops = flops;
@@ -286,6 +314,13 @@ struct node<conv_transpose<Out, O...>, shape<C, S...>, Ctx> {
     static constexpr bool one_padding = int(!std::is_void_v<Pa>) + int(!std::is_void_v<Up>) + int(to_skip) <= 1;
     static constexpr bool positive = detail::all_positive(k) && detail::all_positive(s) && detail::all_positive(d);
     static constexpr bool diagnose() {
+        static_assert(diag::check<std::is_void_v<detail::bad_option<detail::conv_transpose_options, O...>>, diag::at<Ctx::path>,
+                                  detail::bad_option<detail::conv_transpose_options, O...>>,
+                      "ctseg: conv_transpose: an option is given twice or is not a conv_transpose option (kernel, stride, dilation, "
+                      "padding, output_padding, upsample_by, match_skip, no_bias)");
+        static_assert(diag::check<!(ctseg::detail::has_option<match_skip, O...> || !std::is_void_v<Up>) ||
+                                      std::is_same_v<Op, ctseg::output_padding<0>>, diag::at<Ctx::path>, Op>,
+                      "ctseg: conv_transpose: output_padding<...> is derived by upsample_by<...> / match_skip; do not give it too");
         static_assert(diag::check<!std::is_void_v<K>, diag::at<Ctx::path>>, "ctseg: conv_transpose: no kernel<...> option given");
         static_assert(diag::check<detail::fits<K, R>, diag::at<Ctx::path>, diag::input<in_shape>, K, diag::input_rank<R>>,
                       "ctseg: conv_transpose: the kernel has a different number of extents than the input has spatial dimensions (a 2D kernel on a 3D input?)");
@@ -342,8 +377,8 @@ struct node<conv_transpose<Out, O...>, shape<C, S...>, Ctx> {
         o.kernel = ke; o.stride = se; o.dilation = de; o.pad = pe; o.output_pad = ope;
         std::array<long, max_rank + 2> ws{long(C), long(Out)};
         for (std::size_t i = 0; i < R; ++i) ws[i + 2] = long(k[i]);
-        o.weight = g.add_param(Ctx::prefix.view(), "weight", int(R) + 2, ws, true);
-        if (has_bias) o.bias = g.add_param(Ctx::prefix.view(), "bias", 1, {long(Out)}, true);
+        o.weight = g.add_param(Ctx::key.view(), "weight", int(R) + 2, ws, true);
+        if (has_bias) o.bias = g.add_param(Ctx::key.view(), "bias", 1, {long(Out)}, true);
         g.rows[std::size_t(row)].out = v;
         g.rows[std::size_t(row)].params = params;
         g.rows[std::size_t(row)].flops = flops;
@@ -369,7 +404,17 @@ struct node<max_pool<O...>, shape<C, S...>, Ctx> {
         return ok;
     }();
     static constexpr bool positive = detail::all_positive(k) && detail::all_positive(s);
+    static constexpr bool half_window_padding = [] {
+        bool ok = true;
+        for (std::size_t i = 0; i < R; ++i) ok &= 2 * p[i] <= k[i];
+        return ok;
+    }();
     static constexpr bool diagnose() {
+        static_assert(diag::check<std::is_void_v<detail::bad_option<detail::pool_options, O...>>, diag::at<Ctx::path>,
+                                  detail::bad_option<detail::pool_options, O...>>,
+                      "ctseg: max_pool: an option is given twice or is not a max_pool option (kernel, stride, padding)");
+        static_assert(diag::check<!shaped || half_window_padding, diag::at<Ctx::path>, K, Pa>,
+                      "ctseg: max_pool: padding must be at most half the window (as in PyTorch), or whole windows see only padding");
         static_assert(diag::check<!std::is_void_v<K>, diag::at<Ctx::path>>, "ctseg: max_pool: no kernel<...> option given");
         static_assert(diag::check<detail::fits<K, R>, diag::at<Ctx::path>, diag::input<in_shape>, K, diag::input_rank<R>>,
                       "ctseg: max_pool: the window has a different number of extents than the input has spatial dimensions");
@@ -382,7 +427,7 @@ struct node<max_pool<O...>, shape<C, S...>, Ctx> {
         return true;
     }
     static_assert(diagnose());
-    static constexpr bool ok = shaped && positive && tiles;
+    static constexpr bool ok = shaped && positive && tiles && half_window_padding;
     static constexpr auto out_extent = [] {
         std::array<std::size_t, R> r{};
         for (std::size_t i = 0; i < R; ++i)
@@ -467,13 +512,20 @@ struct node<prelu, In, Ctx> : detail::pointwise_base<In, Ctx, op_kind::pointwise
         int v = -1;
         op_info& o = node::emit_op(g, in, "prelu", v, long(In::channels), long(In::size));
         o.act = act_kind::prelu;
-        o.prelu = g.add_param(Ctx::prefix.view(), "weight", 1, {long(In::channels)}, true);
+        o.prelu = g.add_param(Ctx::key.view(), "weight", 1, {long(In::channels)}, true);
         return v;
     }
 };
 
 template <class... O, class In, class Ctx>
 struct node<batch_norm<O...>, In, Ctx> : detail::pointwise_base<In, Ctx, op_kind::batch_norm> {
+    static constexpr bool diagnose() {
+        static_assert(diag::check<std::is_void_v<detail::bad_option<detail::batch_norm_options, O...>>, diag::at<Ctx::path>,
+                                  detail::bad_option<detail::batch_norm_options, O...>>,
+                      "ctseg: batch_norm: an option is given twice or is not a batch_norm option (eps<Num, Den>)");
+        return true;
+    }
+    static_assert(diagnose());
     static constexpr counts count{1, 1, 5, 1};
     template <class G>
     static constexpr int emit(G& g, int in) {
@@ -481,17 +533,24 @@ struct node<batch_norm<O...>, In, Ctx> : detail::pointwise_base<In, Ctx, op_kind
         op_info& o = node::emit_op(g, in, "batch_norm", v, 2 * long(In::channels), 2 * long(In::size));
         o.eps = detail::eps_opt<O...>::value;
         const std::array<long, max_rank + 2> cs{long(In::channels)};
-        o.gamma = g.add_param(Ctx::prefix.view(), "weight", 1, cs, true);
-        o.beta = g.add_param(Ctx::prefix.view(), "bias", 1, cs, true);
-        o.mean = g.add_param(Ctx::prefix.view(), "running_mean", 1, cs, false);
-        o.var = g.add_param(Ctx::prefix.view(), "running_var", 1, cs, false);
-        g.add_param(Ctx::prefix.view(), "num_batches_tracked", 0, {}, false, true);
+        o.gamma = g.add_param(Ctx::key.view(), "weight", 1, cs, true);
+        o.beta = g.add_param(Ctx::key.view(), "bias", 1, cs, true);
+        o.mean = g.add_param(Ctx::key.view(), "running_mean", 1, cs, false);
+        o.var = g.add_param(Ctx::key.view(), "running_var", 1, cs, false);
+        g.add_param(Ctx::key.view(), "num_batches_tracked", 0, {}, false, true);
         return v;
     }
 };
 
 template <class... O, class In, class Ctx>
 struct node<instance_norm<O...>, In, Ctx> : detail::pointwise_base<In, Ctx, op_kind::instance_norm> {
+    static constexpr bool diagnose() {
+        static_assert(diag::check<std::is_void_v<detail::bad_option<detail::instance_norm_options, O...>>, diag::at<Ctx::path>,
+                                  detail::bad_option<detail::instance_norm_options, O...>>,
+                      "ctseg: instance_norm: an option is given twice or is not a instance_norm option (eps<Num, Den>, affine)");
+        return true;
+    }
+    static_assert(diagnose());
     static constexpr bool has_affine = ctseg::detail::has_option<affine, O...>;
     static constexpr counts count{1, 1, has_affine ? 2u : 0u, 1};
     template <class G>
@@ -501,8 +560,8 @@ struct node<instance_norm<O...>, In, Ctx> : detail::pointwise_base<In, Ctx, op_k
         o.eps = detail::eps_opt<O...>::value;
         if (has_affine) {
             const std::array<long, max_rank + 2> cs{long(In::channels)};
-            o.gamma = g.add_param(Ctx::prefix.view(), "weight", 1, cs, true);
-            o.beta = g.add_param(Ctx::prefix.view(), "bias", 1, cs, true);
+            o.gamma = g.add_param(Ctx::key.view(), "weight", 1, cs, true);
+            o.beta = g.add_param(Ctx::key.view(), "bias", 1, cs, true);
         }
         return v;
     }
@@ -630,7 +689,7 @@ struct chain {
 template <bool Indexed, class In, class Ctx, std::size_t I, class L0, class... Ls>
 struct chain<Indexed, In, Ctx, I, L0, Ls...> {
     using child_ctx = std::conditional_t<Indexed, named_ctx<Ctx, to_fixed_string<I>()>,
-                                         step_ctx<Ctx, fixed_string("seq[") + to_fixed_string<I>() + fixed_string("]")>>;
+                                         position_ctx<Ctx, fixed_string("seq[") + to_fixed_string<I>() + fixed_string("]"), I>>;
     using head = node<L0, In, child_ctx>;
     using tail = chain<Indexed, typename head::out, Ctx, I + 1, Ls...>;
     using out = typename tail::out;
@@ -641,7 +700,7 @@ struct chain<Indexed, In, Ctx, I, L0, Ls...> {
 };
 
 template <class Ctx, fixed_string Kind, std::size_t I>
-using branch_ctx = step_ctx<Ctx, Kind + fixed_string("[") + to_fixed_string<I>() + fixed_string("]")>;
+using branch_ctx = position_ctx<Ctx, Kind + fixed_string("[") + to_fixed_string<I>() + fixed_string("]"), I>;
 
 template <class... Ts>
 struct type_list {};

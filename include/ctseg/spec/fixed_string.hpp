@@ -46,7 +46,7 @@ constexpr auto to_fixed_string() {
     return r;
 }
 
-// "a" joined with "b" by `sep`, leaving out the separator where a side is empty.
+// "A.B", leaving out the dot where a side is empty.
 template <fixed_string A, fixed_string B>
 constexpr auto join_dotted() {
     if constexpr (A.empty()) return B;

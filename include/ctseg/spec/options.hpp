@@ -39,7 +39,8 @@ struct no_bias {};
 
 // Transposed-convolution padding derived at compile time from the result wanted:
 // `upsample_by<2>` makes the output exactly twice the input; `match_skip` makes it
-// equal to the extent of the branch it is concatenated with or added to.
+// equal to the extent of the input of the nearest enclosing concat or add (the
+// features a skip connection carries).
 template <std::size_t... F> struct upsample_by : detail::per_dim<F...> { static_assert(sizeof...(F) > 0, "ctseg: upsample_by<> needs a factor"); };
 struct match_skip {};
 
@@ -74,6 +75,46 @@ template <template <std::size_t, std::size_t> class Tpl, class Default, std::siz
 struct find_pair<Tpl, Default, Tpl<A, B>, Rest...> { using type = Tpl<A, B>; };
 template <template <std::size_t, std::size_t> class Tpl, class Default, class First, class... Rest>
 struct find_pair<Tpl, Default, First, Rest...> : find_pair<Tpl, Default, Rest...> {};
+
+// Which option an option type is; layers list the kinds they understand.
+enum class option_kind : unsigned {
+    kernel, stride, dilation, padding, output_padding, upsample_by, same, valid, no_bias, match_skip, eps, affine, unknown
+};
+template <class T> inline constexpr option_kind kind_of = option_kind::unknown;
+template <std::size_t... V> inline constexpr option_kind kind_of<ctseg::kernel<V...>> = option_kind::kernel;
+template <std::size_t... V> inline constexpr option_kind kind_of<ctseg::stride<V...>> = option_kind::stride;
+template <std::size_t... V> inline constexpr option_kind kind_of<ctseg::dilation<V...>> = option_kind::dilation;
+template <std::size_t... V> inline constexpr option_kind kind_of<ctseg::padding<V...>> = option_kind::padding;
+template <std::size_t... V> inline constexpr option_kind kind_of<ctseg::output_padding<V...>> = option_kind::output_padding;
+template <std::size_t... V> inline constexpr option_kind kind_of<ctseg::upsample_by<V...>> = option_kind::upsample_by;
+template <> inline constexpr option_kind kind_of<same> = option_kind::same;
+template <> inline constexpr option_kind kind_of<valid> = option_kind::valid;
+template <> inline constexpr option_kind kind_of<no_bias> = option_kind::no_bias;
+template <> inline constexpr option_kind kind_of<match_skip> = option_kind::match_skip;
+template <std::size_t N, std::size_t D> inline constexpr option_kind kind_of<ctseg::eps<N, D>> = option_kind::eps;
+template <> inline constexpr option_kind kind_of<affine> = option_kind::affine;
+
+constexpr unsigned option_bit(option_kind k) { return 1u << unsigned(k); }
+
+// Index of the first option that the layer does not understand or that repeats
+// an earlier one, or -1.
+template <unsigned Allowed, class... Opts>
+constexpr int first_bad_option() {
+    constexpr option_kind kinds[] = {kind_of<Opts>..., option_kind::unknown};
+    unsigned seen = 0;
+    for (std::size_t i = 0; i < sizeof...(Opts); ++i) {
+        const unsigned bit = option_bit(kinds[i]);
+        if ((Allowed & bit) == 0 || (seen & bit) != 0) return int(i);
+        seen |= bit;
+    }
+    return -1;
+}
+template <int I, class... Opts>
+struct option_at { using type = void; };
+template <int I, class First, class... Rest>
+struct option_at<I, First, Rest...> { using type = typename option_at<I - 1, Rest...>::type; };
+template <class First, class... Rest>
+struct option_at<0, First, Rest...> { using type = First; };
 }  // namespace detail
 
 }  // namespace ctseg

@@ -8,8 +8,11 @@
 
 namespace ctseg {
 
-// Layers applied one after the other. A plain seq adds nothing to parameter
-// names; `sequential` names its children 0, 1, 2, ... as torch.nn.Sequential does.
+// Layers applied one after the other. `sequential` names its children 0, 1, 2,
+// ... as torch.nn.Sequential does. A plain seq (like concat and add) is
+// transparent to named layers inside it; only a layer with parameters that has
+// no name of its own is known by its positions since the nearest name:
+// seq<conv, seq<conv, relu>> has keys "0.weight" and "1.0.weight".
 template <class... Layers>
 struct seq {};
 template <class... Layers>
