@@ -7,7 +7,7 @@
 #     (dsl.md), from include/ctseg/nets/ (networks.md), or from the added lines
 #     of add_layer/avg_pool.patch and the files of add_layer/ (architecture.md);
 #  4. the summary tables of docs/networks.md are what build/examples/NAME
-#     summary prints (skipped for programs not built);
+#     summary prints (the build directory: $CTSEG_BUILD_DIR, default build);
 #  5. add_layer/avg_pool.patch applies to a copy of include/, its tests build
 #     and pass, and its diagnostics snippets fail as they announce.
 # Run from anywhere: docs/examples/check.sh. Needs g++, oneTBB, Boost.Test,
@@ -69,11 +69,13 @@ sys.exit(1 if bad else 0)
 PY
 
 echo "== 4. summaries in docs/networks.md against build/examples"
-python3 - <<'PY' || fail "a summary in docs/networks.md differs from the program's output (regenerate it)"
+CTSEG_BUILD_DIR=${CTSEG_BUILD_DIR:-build} python3 - <<'PY' || fail "a summary in docs/networks.md differs from the program's output (regenerate it)"
 import os, re, subprocess, sys
 text = open("docs/networks.md").read()
 bad = checked = 0
+build = os.environ["CTSEG_BUILD_DIR"]
 for cmd, block in re.findall(r"<!-- output of: (.*?) -->\n```text\n(.*?)```", text, re.S):
+    cmd = re.sub(r"^build/", build + "/", cmd)
     exe = cmd.split()[0]
     if not os.access(exe, os.X_OK):
         print(f"skipped (not built): {cmd}")
