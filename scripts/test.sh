@@ -8,7 +8,7 @@ cd "$root"
 bash scripts/install-deps.sh --with-torch || exit 1
 build=${CTSEG_TEST_BUILD:-build-test}
 if [ ! -f $build/build.ninja ]; then
-  meson setup $build --buildtype=release -Dwerror=true -Dtorch_tests=enabled >/dev/null || exit 1
+  meson setup $build --buildtype=release -Dwerror=true -Dtorch_tests=enabled || { echo "0 passed, 1 failed"; exit 1; }
 fi
 meson compile -C $build || { echo "0 passed, 1 failed"; exit 1; }
 meson test -C $build --print-errorlogs --num-processes 2

@@ -50,21 +50,26 @@ void copy_state(From& from, To& to) {
     to.state_changed();
 }
 
-// Gives batch norms non-trivial statistics so that folding them is exercised.
-template <class Net>
-void perturb_norms(Net& net) {
-    std::mt19937 rng(3);
-    std::uniform_real_distribution<float> u(0.5f, 1.5f);
-    for (auto& e : net.state_entries()) {
-        const bool var = e.name.ends_with("running_var"), mean = e.name.ends_with("running_mean");
-        const bool norm_param = e.name.find("num_batches") == std::string::npos && (var || mean);
-        if (!norm_param) continue;
-        for (auto& x : e.values) x = var ? u(rng) : u(rng) - 1.0f;
-    }
+constexpr plan::plan_options unfused{false, false, false};
+
+// Sets every tensor whose key satisfies `pick` to values uniform in [lo, hi).
+template <class Net, class Pick>
+void randomise(Net& net, Pick pick, float lo, float hi, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> u(lo, hi);
+    for (auto& e : net.state_entries())
+        if (pick(e.name)) for (auto& x : e.values) x = u(rng);
     net.state_changed();
 }
 
-constexpr plan::plan_options unfused{false, false, false};
+// The values of the tensor with key `name`.
+template <class Entries>
+const float* values_of(const Entries& entries, const std::string& name) {
+    for (auto& e : entries)
+        if (e.name == name) return e.values.data();
+    BOOST_FAIL("no tensor " + name);
+    return nullptr;
+}
 
 template <class Net, class In>
 void fused_matches_unfused(int batch) {
@@ -72,7 +77,9 @@ void fused_matches_unfused(int batch) {
     using plain_t = network<bind<Net, In, unfused>>;
     auto fused = std::make_unique<fused_t>(11);
     auto plain = std::make_unique<plain_t>(0);
-    perturb_norms(*fused);
+    // Non-trivial running statistics, so that folding batch norms is exercised.
+    randomise(*fused, [](const std::string& key) { return key.ends_with("running_var"); }, 0.5f, 1.5f, 3);
+    randomise(*fused, [](const std::string& key) { return key.ends_with("running_mean"); }, -0.5f, 0.5f, 4);
     copy_state(*fused, *plain);
     const auto x = random_values(std::size_t(batch) * In::size, 5);
     const auto a = fused->forward(x);
@@ -153,25 +160,13 @@ BOOST_AUTO_TEST_CASE(norms_activations_and_outputs_against_naive_layers) {
     using bound = bind<net, shape<2, 5, 9, 7>>;
     static_assert(std::is_same_v<bound::output_shape, shape<4, 3, 5, 4>>);
     auto m = std::make_unique<network<bound>>(4);
-    {
-        auto entries = m->state_entries();
-        std::mt19937 rng(9);
-        std::uniform_real_distribution<float> u(0.5f, 1.5f);
-        for (auto& e : entries)
-            if (e.name.starts_with("n.")) for (auto& x : e.values) x = u(rng);
-        m->state_changed();
-    }
+    randomise(*m, [](const std::string& key) { return key.starts_with("n."); }, 0.5f, 1.5f, 9);
     const int batch = 2;
     const auto x = random_values(std::size_t(batch) * bound::input_shape::size, 8);
     const auto y = m->forward(x);
 
-    auto entries = m->state_entries();
-    auto find = [&](const std::string& name) -> const float* {
-        for (auto& e : entries)
-            if (e.name == name) return e.values.data();
-        BOOST_FAIL("no tensor " + name);
-        return nullptr;
-    };
+    const auto entries = m->state_entries();
+    auto find = [&](const std::string& name) { return values_of(entries, name); };
     naive::tensor t{batch, 2, {5, 9, 7}, std::vector<double>(x.begin(), x.end())};
     t = naive::conv(t, find("a.weight"), find("a.bias"), 3, {3, 3, 3}, {2, 2, 2}, {2, 2, 2}, {2, 2, 2});
     const float* g = find("n.weight");
@@ -209,22 +204,13 @@ BOOST_AUTO_TEST_CASE(batch_norm_prelu_residual_and_argmax_against_naive_layers) 
     using bound = bind<net, shape<2, 7, 9>>;
     static_assert(std::is_same_v<bound::output_shape, shape<1, 7, 9>>);
     auto m = std::make_unique<network<bound>>(6);
-    std::mt19937 rng(2);
-    std::uniform_real_distribution<float> u(0.2f, 1.4f);
-    for (auto& e : m->state_entries())
-        if (e.name.starts_with("bn.") || e.name == "act.weight") for (auto& v : e.values) v = u(rng);
-    m->state_changed();
+    randomise(*m, [](const std::string& key) { return key.starts_with("bn.") || key == "act.weight"; }, 0.2f, 1.4f, 2);
     const int batch = 3;
     const auto x = random_values(std::size_t(batch) * bound::input_shape::size, 1);
     const auto y = m->forward(x);
 
-    auto entries = m->state_entries();
-    auto find = [&](const std::string& name) -> const float* {
-        for (auto& e : entries)
-            if (e.name == name) return e.values.data();
-        BOOST_FAIL("no tensor " + name);
-        return nullptr;
-    };
+    const auto entries = m->state_entries();
+    auto find = [&](const std::string& name) { return values_of(entries, name); };
     naive::tensor t{batch, 2, {7, 9}, std::vector<double>(x.begin(), x.end())};
     const naive::tensor input = t;
     for (int n = 0; n < batch; ++n)

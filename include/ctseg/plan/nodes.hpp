@@ -547,7 +547,7 @@ struct node<instance_norm<O...>, In, Ctx> : detail::pointwise_base<In, Ctx, op_k
     static constexpr bool diagnose() {
         static_assert(diag::check<std::is_void_v<detail::bad_option<detail::instance_norm_options, O...>>, diag::at<Ctx::path>,
                                   detail::bad_option<detail::instance_norm_options, O...>>,
-                      "ctseg: instance_norm: an option is given twice or is not a instance_norm option (eps<Num, Den>, affine)");
+                      "ctseg: instance_norm: an option is given twice or is not an instance_norm option (eps<Num, Den>, affine)");
         return true;
     }
     static_assert(diagnose());
