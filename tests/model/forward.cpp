@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <thread>
 #include <vector>
@@ -273,4 +274,15 @@ BOOST_AUTO_TEST_CASE(bad_calls_are_errors) {
     BOOST_CHECK_THROW(m->forward(x), ctseg::error);
     std::vector<float> y(bound::output_shape::size);
     BOOST_CHECK_THROW(m->forward(0, x.data(), y.data()), ctseg::error);
+}
+
+BOOST_AUTO_TEST_CASE(relu_keeps_nan_as_pytorch_does) {
+    // Regression: the fused ReLU epilogue turned NaN into 0, hiding broken inputs.
+    using bound = bind<seq<conv<2, kernel<1>>, relu>, shape<1, 3, 5>>;
+    const auto m = std::make_unique<const network<bound>>(1);
+    std::vector<float> x(15, 0.5f);
+    x[7] = std::numeric_limits<float>::quiet_NaN();
+    const auto y = m->forward(x);
+    for (std::size_t c = 0; c < 2; ++c)
+        for (std::size_t k = 0; k < 15; ++k) BOOST_TEST(std::isnan(y[c * 15 + k]) == (k == 7), "channel " << c << " position " << k);
 }

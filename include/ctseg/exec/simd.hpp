@@ -121,7 +121,7 @@ struct channel_epilogue {
         T y = acc + bias;
         switch (act) {
             case activation::none: break;
-            case activation::relu: y = y > T(0) ? y : T(0); break;
+            case activation::relu: y = y < T(0) ? T(0) : y; break;  // NaN stays NaN, as in PyTorch
             case activation::leaky_relu:
             case activation::prelu: y = y >= T(0) ? y : y * slope; break;
         }
@@ -139,7 +139,7 @@ struct channel_epilogue {
             case activation::relu:
                 for (index_t i = 0; i < count; ++i) {
                     T y = acc[i] + b;
-                    out[i] = y > T(0) ? y : T(0);
+                    out[i] = y < T(0) ? T(0) : y;
                 }
                 break;
             case activation::leaky_relu:
