@@ -248,6 +248,19 @@ void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
             for (std::size_t d = 0; d < I; ++d) rp = rp * out.extent[d] + (d == H ? h : o[d]) * p.out_step[d] + p.out_base[d];
             return rp * out.extent[I];
         };
+        // acc = the micro-kernel over nv vectors of outputs (nv picked at run time,
+        // the kernel instantiated for each count up to NVMAX).
+        auto accumulate = [&](const T* ib, const T* wb, int nv) {
+            auto block = [&]<int NV>() {
+                typename S::V a[OCB][NV];
+                micro_kernel<T, OCB, NV>(ib, nic, ic_stride, off.data(), nic > 0 ? ntaps : 0, wb, a);
+                for (int oo = 0; oo < OCB; ++oo)
+                    for (int v = 0; v < NV; ++v) acc[oo][v] = a[oo][v];
+            };
+            [&]<int... K>(std::integer_sequence<int, K...>) {
+                ((nv == K + 1 ? (block.template operator()<K + 1>(), 0) : 0), ...);
+            }(std::make_integer_sequence<int, NVMAX>{});
+        };
         if (flat) {
             const index_t run = (h1 - h0) * M;
             for (index_t blk = b0; blk < b1; ++blk) {
@@ -255,16 +268,7 @@ void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
                 for (index_t j0 = 0; j0 < run; j0 += NVMAX * L) {
                     const index_t rem = std::min<index_t>(NVMAX * L, run - j0);
                     const int nv = int((rem + L - 1) / L);
-                    const T* ib = nic > 0 ? buf.data() + j0 : nullptr;
-                    auto go = [&]<int NV>() {
-                        typename S::V a[OCB][NV];
-                        micro_kernel<T, OCB, NV>(ib, nic, ic_stride, off.data(), nic > 0 ? ntaps : 0, wb, a);
-                        for (int oo = 0; oo < OCB; ++oo)
-                            for (int v = 0; v < NV; ++v) acc[oo][v] = a[oo][v];
-                    };
-                    [&]<int... K>(std::integer_sequence<int, K...>) {
-                        ((nv == K + 1 ? (go.template operator()<K + 1>(), 0) : 0), ...);
-                    }(std::make_integer_sequence<int, NVMAX>{});
+                    accumulate(nic > 0 ? buf.data() + j0 : nullptr, wb, nv);
                     for (int oo = 0; oo < OCB; ++oo) {
                         const index_t vc = blk * OCB + oo;
                         if (vc >= OC) break;
@@ -305,17 +309,7 @@ void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
                 for (index_t ow0 = 0; ow0 < OW; ow0 += NVMAX * L) {
                     const index_t rem = std::min<index_t>(NVMAX * L, OW - ow0);
                     const int nv = int((rem + L - 1) / L);
-                    const T* ib = rowbase ? rowbase + ow0 : nullptr;
-                    auto run = [&]<int NV>() {
-                        typename S::V a[OCB][NV];
-                        micro_kernel<T, OCB, NV>(ib, nic, ic_stride, off.data(), nic > 0 ? ntaps : 0, wb, a);
-                        for (int oo = 0; oo < OCB; ++oo)
-                            for (int v = 0; v < NV; ++v) acc[oo][v] = a[oo][v];
-                    };
-                    [&]<int... K>(std::integer_sequence<int, K...>) {
-                        ((nv == K + 1 ? (run.template operator()<K + 1>(), 0) : 0), ...);
-                    }(std::make_integer_sequence<int, NVMAX>{});
-
+                    accumulate(rowbase ? rowbase + ow0 : nullptr, wb, nv);
                     for (int oo = 0; oo < OCB; ++oo) {
                         const index_t vc = blk * OCB + oo;
                         if (vc >= OC) break;
