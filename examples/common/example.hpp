@@ -4,6 +4,8 @@
 //   NAME summary --variant V
 //   NAME bench   --variant V [--batch N] [--threads T] [--runs R]
 //   NAME init    --variant V --output W.safetensors [--seed S]
+//   NAME grad    --variant V --weights W.safetensors --input X.npy --target T.npy
+//                --loss {ce,dice,dice_ce} [--weight-map M.npy] [--ignore-index K] --output G.safetensors
 #pragma once
 #include <algorithm>
 #include <chrono>
@@ -11,6 +13,7 @@
 #include <exception>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <memory>
 #include <random>
 #include <string>
@@ -23,6 +26,8 @@
 #include "ctseg/error.hpp"
 #include "ctseg/interop.hpp"
 #include "ctseg/model/network.hpp"
+#include "ctseg/model/training.hpp"
+#include "ctseg/train/losses.hpp"
 #include "ctseg/plan/summary.hpp"
 
 namespace ctseg::examples {
@@ -35,7 +40,8 @@ struct variant {
 };
 
 struct options {
-    std::string command, variant, weights, input, output;
+    std::string command, variant, weights, input, output, target, loss, weight_map;
+    std::optional<std::int64_t> ignore_index;
     long batch = 1, threads = 0, runs = 10, seed = 0;
 };
 
@@ -60,6 +66,18 @@ inline long parse_count(std::string_view flag, const std::string& text) {
     return v;
 }
 
+inline long parse_integer(std::string_view flag, const std::string& text) {
+    std::size_t used = 0;
+    long v = 0;
+    try {
+        v = std::stol(text, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    if (used != text.size() || text.empty()) throw error(std::string(flag) + " needs an integer, got '" + text + "'");
+    return v;
+}
+
 inline options parse(int argc, char** argv, std::string_view usage) {
     options o;
     if (argc < 2) throw error("no command given; " + std::string(usage));
@@ -68,7 +86,7 @@ inline options parse(int argc, char** argv, std::string_view usage) {
         o.command = "help";
         return o;
     }
-    if (o.command != "infer" && o.command != "summary" && o.command != "bench" && o.command != "init")
+    if (o.command != "infer" && o.command != "summary" && o.command != "bench" && o.command != "init" && o.command != "grad")
         throw error("unknown command '" + o.command + "'; " + std::string(usage));
     for (int i = 2; i < argc; ++i) {
         const std::string flag = argv[i];
@@ -83,20 +101,29 @@ inline options parse(int argc, char** argv, std::string_view usage) {
         else if (flag == "--threads") o.threads = parse_count(flag, value);
         else if (flag == "--runs") o.runs = parse_count(flag, value);
         else if (flag == "--seed") o.seed = value == "0" ? 0 : parse_count(flag, value);
+        else if (flag == "--target") o.target = value;
+        else if (flag == "--loss") o.loss = value;
+        else if (flag == "--weight-map") o.weight_map = value;
+        else if (flag == "--ignore-index") o.ignore_index = parse_integer(flag, value);
         else throw error("unknown option '" + flag + "'; " + std::string(usage));
     }
     if (o.variant.empty()) throw error("--variant is required; " + std::string(usage));
     if (o.command == "infer" && (o.weights.empty() || o.input.empty() || o.output.empty()))
         throw error("infer needs --weights, --input and --output; " + std::string(usage));
     if (o.command == "init" && o.output.empty()) throw error("init needs --output; " + std::string(usage));
+    if (o.command == "grad") {
+        if (o.weights.empty() || o.input.empty() || o.target.empty() || o.loss.empty() || o.output.empty())
+            throw error("grad needs --weights, --input, --target, --loss and --output; " + std::string(usage));
+        if (o.loss != "ce" && o.loss != "dice" && o.loss != "dice_ce")
+            throw error("--loss must be ce, dice or dice_ce, got '" + o.loss + "'");
+    }
     return o;
 }
 
+// The --input tensor, checked against the variant's input shape.
 template <class Bound>
-void infer(const options& o) {
-    using net_t = network<Bound>;
+interop::npy_array<float> read_input(const options& o) {
     using in = typename Bound::input_shape;
-    using out = typename Bound::output_shape;
     auto x = interop::read_npy_as<float>(o.input);
     std::vector<std::int64_t> want{-1, std::int64_t(in::channels)};
     for (auto e : in::spatial) want.push_back(std::int64_t(e));
@@ -107,6 +134,14 @@ void infer(const options& o) {
         throw error(o.input + ": input has shape " + shape_string(x.shape) + ", variant '" + o.variant + "' expects [N, " +
                     shape_string(rest).substr(1));
     }
+    return x;
+}
+
+template <class Bound>
+void infer(const options& o) {
+    using net_t = network<Bound>;
+    using out = typename Bound::output_shape;
+    auto x = read_input<Bound>(o);
     auto model = std::make_unique<net_t>();
     interop::load_state_dict(*model, o.weights);
     const auto batch = exec::index_t(x.shape[0]);
@@ -119,6 +154,57 @@ void infer(const options& o) {
     interop::write_npy(o.output, interop::host_tensor::from(std::span<const float>(y), yshape));
     std::printf("%s: logits %s from input %s in %.3f s\n", o.output.c_str(), shape_string(yshape).c_str(), shape_string(x.shape).c_str(),
                 seconds);
+}
+
+// One forward/backward in training mode: prints the loss and writes the gradient
+// of every parameter, keyed as PyTorch's named_parameters().
+template <class Bound>
+void grad(const options& o) {
+    using out = typename Bound::output_shape;
+    auto x = read_input<Bound>(o);
+    const auto batch = exec::index_t(x.shape[0]);
+    std::vector<std::int64_t> label_shape{batch};
+    for (auto e : out::spatial) label_shape.push_back(std::int64_t(e));
+    auto target = interop::read_npy_as<std::int64_t>(o.target);
+    if (target.shape != label_shape)
+        throw error(o.target + ": target has shape " + shape_string(target.shape) + ", the output needs labels of shape " +
+                    shape_string(label_shape));
+    interop::npy_array<float> weight;
+    if (!o.weight_map.empty()) {
+        weight = interop::read_npy_as<float>(o.weight_map);
+        if (weight.shape != label_shape)
+            throw error(o.weight_map + ": weight map has shape " + shape_string(weight.shape) + ", the output needs " +
+                        shape_string(label_shape));
+    }
+    auto model = std::make_unique<network<Bound>>();
+    interop::load_state_dict(*model, o.weights);
+    tape<Bound> t(batch);
+    forward_train(*model, x.values.data(), t);
+    train::loss_options<float> lo;
+    lo.kind = o.loss == "ce" ? train::loss_kind::ce : o.loss == "dice" ? train::loss_kind::dice : train::loss_kind::dice_ce;
+    lo.weight = o.weight_map.empty() ? nullptr : weight.values.data();
+    lo.ignore_index = o.ignore_index;
+    std::vector<float> dlogits(t.output().size());
+    const train::loss_shape shape{std::size_t(batch), out::channels, out::plane};
+    train::loss_value loss;
+    try {
+        loss = train::compute_loss<float>(t.output().data(), target.values.data(), shape, lo, dlogits.data());
+    } catch (const error& e) {
+        throw error(o.target + ": " + e.what());
+    }
+    std::vector<float> dparams(model->parameters().size(), 0.0f);
+    backward(*model, t, dlogits.data(), std::span<float>(dparams));
+    std::map<std::string, interop::host_tensor> grads;
+    constexpr const auto& g = Bound::lowered;
+    for (std::size_t i = 0; i < g.n_params; ++i) {
+        const auto& p = g.params[i];
+        if (!p.trainable || p.counter) continue;
+        std::vector<std::int64_t> shape_i(p.shape.begin(), p.shape.begin() + p.rank);
+        grads.emplace(std::string(p.name.view()),
+                      interop::host_tensor::from(std::span<const float>(dparams.data() + p.offset, std::size_t(p.count)), shape_i));
+    }
+    interop::write_safetensors(o.output, grads);
+    std::printf("loss %.9g\n", loss.total);
 }
 
 // Weights as PyTorch initialises a fresh module (seeded), saved as safetensors.
@@ -164,7 +250,9 @@ int run(std::string_view program, int argc, char** argv) {
     ((names += (names.empty() ? "" : ", ") + std::string(Variants::name)), ...);
     const std::string usage = "usage: " + std::string(program) +
                               " {infer --variant V --weights W.safetensors --input X.npy --output Y.npy | summary --variant V | "
-                              "bench --variant V [--batch N] [--threads T] [--runs R] | init --variant V --output W.safetensors [--seed S]} "
+                              "bench --variant V [--batch N] [--threads T] [--runs R] | init --variant V --output W.safetensors [--seed S] | "
+                              "grad --variant V --weights W.safetensors --input X.npy --target T.npy --loss {ce,dice,dice_ce} "
+                              "[--weight-map M.npy] [--ignore-index K] --output G.safetensors} "
                               "with V in {" + names + "}";
     try {
         const options o = parse(argc, argv, usage);
@@ -180,6 +268,7 @@ int run(std::string_view program, int argc, char** argv) {
              if (o.command == "summary") print_summary<B>(std::cout);
              else if (o.command == "infer") infer<B>(o);
              else if (o.command == "init") init<B>(o);
+             else if (o.command == "grad") grad<B>(o);
              else bench<B>(o);
          }()), ...);
         if (!found) throw error("unknown variant '" + o.variant + "'; known: " + names);

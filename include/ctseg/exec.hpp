@@ -8,3 +8,4 @@
 #include "ctseg/exec/pool.hpp"
 #include "ctseg/exec/pointwise.hpp"
 #include "ctseg/exec/norm.hpp"
+#include "ctseg/exec/backward.hpp"

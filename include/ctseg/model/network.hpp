@@ -147,8 +147,12 @@ public:
         return out;
     }
 
+    // Every parameter and buffer, laid out as Bound::lowered.params[i].offset says.
     std::span<T> parameters() { return values_; }
     std::span<const T> parameters() const { return values_; }
+    // Integer buffers (BatchNorm's num_batches_tracked), by Bound::lowered.params[i].offset.
+    std::span<std::int64_t> counters() { return counters_; }
+    std::span<const std::int64_t> counters() const { return counters_; }
 
 private:
     struct aligned_delete {
