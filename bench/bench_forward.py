@@ -62,7 +62,7 @@ def count_flops(model, x):
 
 def run_ctseg(args):
     cmd = [args.exe, "bench", "--variant", args.variant, "--batch", str(args.batch),
-           "--threads", str(args.threads), "--runs", str(args.runs)]
+           "--threads", str(args.threads), "--runs", str(args.runs)] + (["--train"] if args.train else [])
     try:
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               timeout=args.timeout)
@@ -94,6 +94,31 @@ def run_torch(model, x, runs):
     return statistics.median(times)
 
 
+def dice_ce(logits, target):
+    """Soft Dice + cross-entropy, as ctseg's dice_ce (no weights, no ignore label)."""
+    ce = torch.nn.functional.cross_entropy(logits, target)
+    p = torch.softmax(logits, 1)
+    g = torch.nn.functional.one_hot(target, logits.shape[1]).movedim(-1, 1).to(p.dtype)
+    dims = tuple(range(2, logits.dim()))
+    dice = 1 - ((2 * (p * g).sum(dims) + 1e-5) / (p.sum(dims) + g.sum(dims) + 1e-5)).mean()
+    return ce + dice
+
+
+def run_torch_train(model, x, target, runs):
+    """Training steps: forward in train mode, dice_ce, backward, SGD (momentum 0.9)."""
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    times = []
+    for i in range(runs + 1):
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=False)
+        dice_ce(model(x), target).backward()
+        opt.step()
+        if i:  # the first step is a warm-up
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def fmt_s(v):
     return "-" if v is None else f"{v:.4g}"
 
@@ -108,6 +133,8 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=3600, help="seconds allowed per ctseg round")
+    ap.add_argument("--train", action="store_true",
+                    help="time training steps (forward, dice_ce loss, backward, SGD) instead of forward passes")
     args = ap.parse_args(argv)
     if min(args.runs, args.threads, args.rounds, args.batch) < 1:
         ap.error("--runs, --threads, --rounds and --batch must be positive")
@@ -123,6 +150,11 @@ def main(argv=None):
     model.eval()
     x = torch.randn(args.batch, *shape[1:])
     flops = count_flops(model, x)
+    if args.train:
+        flops *= 3  # backward: gradients of inputs and of weights, each as costly as the forward pass
+    with torch.no_grad():
+        out_shape = model(x).shape
+    target = torch.randint(0, out_shape[1], (out_shape[0],) + tuple(out_shape[2:]))
     print(f"{case}: input {tuple(x.shape)}, {flops / 1e9:.3f} GFLOP per pass, "
           f"{args.threads} thread(s), {args.runs} runs x {args.rounds} rounds, torch {torch.__version__}",
           flush=True)
@@ -132,13 +164,13 @@ def main(argv=None):
         if args.exe:
             ct.append(run_ctseg(args))
             print(f"  round {r + 1} A ctseg   median {ct[-1]:.4g} s", flush=True)
-        pt.append(run_torch(model, x, args.runs))
+        pt.append(run_torch_train(model, x, target, args.runs) if args.train else run_torch(model, x, args.runs))
         print(f"  round {r + 1} B pytorch median {pt[-1]:.4g} s", flush=True)
 
     c = statistics.median(ct) if ct else None
     p = statistics.median(pt)
     header = ("case", "ctseg s", "pytorch s", "speed-up", "ctseg GFLOP/s", "pytorch GFLOP/s")
-    row = (f"{case} x{args.batch}", fmt_s(c), fmt_s(p),
+    row = (f"{case} x{args.batch}" + (" train step" if args.train else ""), fmt_s(c), fmt_s(p),
            "-" if c is None else f"{p / c:.2f}",
            "-" if c is None else f"{flops / c / 1e9:.1f}", f"{flops / p / 1e9:.1f}")
     widths = [max(len(h), len(v)) for h, v in zip(header, row)]

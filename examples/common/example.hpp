@@ -28,6 +28,7 @@
 #include "ctseg/model/network.hpp"
 #include "ctseg/model/training.hpp"
 #include "ctseg/train/losses.hpp"
+#include "ctseg/train/optim.hpp"
 #include "ctseg/plan/summary.hpp"
 
 namespace ctseg::examples {
@@ -43,6 +44,7 @@ struct options {
     std::string command, variant, weights, input, output, target, loss, weight_map;
     std::optional<std::int64_t> ignore_index;
     long batch = 1, threads = 0, runs = 10, seed = 0;
+    bool train_step = false;
 };
 
 inline std::string shape_string(const std::vector<std::int64_t>& s) {
@@ -91,6 +93,7 @@ inline options parse(int argc, char** argv, std::string_view usage) {
     for (int i = 2; i < argc; ++i) {
         const std::string flag = argv[i];
         if (flag == "--help" || flag == "-h") { o.command = "help"; return o; }
+        if (flag == "--train" && o.command == "bench") { o.train_step = true; continue; }
         if (i + 1 >= argc) throw error("option " + flag + " needs a value (or is unknown); " + std::string(usage));
         const std::string value = argv[++i];
         if (flag == "--variant") o.variant = value;
@@ -218,6 +221,7 @@ void init(const options& o) {
 template <class Bound>
 void bench(const options& o) {
     using net_t = network<Bound>;
+    using out = typename Bound::output_shape;
     const long threads = o.threads > 0 ? o.threads : long(tbb::this_task_arena::max_concurrency());
     tbb::global_control limit(tbb::global_control::max_allowed_parallelism, std::size_t(threads));
     tbb::task_arena arena{int(threads)};
@@ -226,12 +230,47 @@ void bench(const options& o) {
     std::mt19937 rng(7);
     std::normal_distribution<float> nd;
     for (auto& v : x) v = nd(rng);
+    // Training steps: forward in training mode, dice_ce, backward, SGD with momentum.
+    std::vector<std::int64_t> labels(std::size_t(o.batch) * out::plane);
+    for (auto& l : labels) l = std::int64_t(rng() % out::channels);
+    std::unique_ptr<tape<Bound>> t;
+    std::vector<float> dlogits, grads;
+    std::unique_ptr<train::sgd<float>> sgd;
+    if (o.train_step) {
+        t = std::make_unique<tape<Bound>>(o.batch);
+        dlogits.resize(y.size());
+        grads.assign(model->parameters().size(), 0.0f);
+        std::vector<train::param_ref<float>> params;
+        constexpr const auto& g = Bound::lowered;
+        for (std::size_t i = 0; i < g.n_params; ++i) {
+            const auto& p = g.params[i];
+            if (!p.trainable || p.counter) continue;
+            params.push_back({std::string(p.name.view()), std::vector<std::int64_t>(p.shape.begin(), p.shape.begin() + p.rank),
+                              model->parameters().subspan(std::size_t(p.offset), std::size_t(p.count)),
+                              std::span<const float>(grads).subspan(std::size_t(p.offset), std::size_t(p.count))});
+        }
+        sgd = std::make_unique<train::sgd<float>>(std::move(params), train::sgd_options{1e-3, 0.9, 0, false, 0});
+    }
+    auto once = [&] {
+        if (!o.train_step) {
+            model->forward(o.batch, x.data(), y.data());
+            return;
+        }
+        forward_train(*model, x.data(), *t);
+        train::loss_options<float> lo;
+        lo.kind = train::loss_kind::dice_ce;
+        train::compute_loss<float>(t->output().data(), labels.data(), {std::size_t(o.batch), out::channels, out::plane}, lo,
+                                   dlogits.data());
+        std::fill(grads.begin(), grads.end(), 0.0f);
+        backward(*model, *t, dlogits.data(), std::span<float>(grads));
+        sgd->step();
+    };
     std::vector<double> times;
     arena.execute([&] {
-        model->forward(o.batch, x.data(), y.data());  // warm-up
+        once();  // warm-up
         for (long r = 0; r < o.runs; ++r) {
             const auto t0 = std::chrono::steady_clock::now();
-            model->forward(o.batch, x.data(), y.data());
+            once();
             const auto t1 = std::chrono::steady_clock::now();
             times.push_back(std::chrono::duration<double>(t1 - t0).count());
             std::printf("run %ld %.6f\n", r, times.back());
@@ -239,8 +278,9 @@ void bench(const options& o) {
     });
     std::sort(times.begin(), times.end());
     const double median = times.size() % 2 ? times[times.size() / 2] : 0.5 * (times[times.size() / 2 - 1] + times[times.size() / 2]);
-    std::printf("threads %ld batch %ld gflop_per_run %.3f gflops %.1f\n", threads, o.batch,
-                double(Bound::flops) * double(o.batch) * 1e-9, double(Bound::flops) * double(o.batch) * 1e-9 / median);
+    const double gflop = double(Bound::flops) * double(o.batch) * 1e-9 * (o.train_step ? 3.0 : 1.0);
+    std::printf("threads %ld batch %ld %s gflop_per_run %.3f gflops %.1f\n", threads, o.batch, o.train_step ? "train" : "forward", gflop,
+                gflop / median);
     std::printf("median_s %.6f\n", median);
 }
 
@@ -250,7 +290,7 @@ int run(std::string_view program, int argc, char** argv) {
     ((names += (names.empty() ? "" : ", ") + std::string(Variants::name)), ...);
     const std::string usage = "usage: " + std::string(program) +
                               " {infer --variant V --weights W.safetensors --input X.npy --output Y.npy | summary --variant V | "
-                              "bench --variant V [--batch N] [--threads T] [--runs R] | init --variant V --output W.safetensors [--seed S] | "
+                              "bench --variant V [--batch N] [--threads T] [--runs R] [--train] | init --variant V --output W.safetensors [--seed S] | "
                               "grad --variant V --weights W.safetensors --input X.npy --target T.npy --loss {ce,dice,dice_ce} "
                               "[--weight-map M.npy] [--ignore-index K] --output G.safetensors} "
                               "with V in {" + names + "}";
