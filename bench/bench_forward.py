@@ -155,7 +155,7 @@ def main(argv=None):
     with torch.no_grad():
         out_shape = model(x).shape
     target = torch.randint(0, out_shape[1], (out_shape[0],) + tuple(out_shape[2:]))
-    print(f"{case}: input {tuple(x.shape)}, {flops / 1e9:.3f} GFLOP per pass, "
+    print(f"{case}: input {tuple(x.shape)}, {flops / 1e9:.3f} GFLOP per {'training step' if args.train else 'pass'}, "
           f"{args.threads} thread(s), {args.runs} runs x {args.rounds} rounds, torch {torch.__version__}",
           flush=True)
 

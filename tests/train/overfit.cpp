@@ -8,6 +8,8 @@
 #include <random>
 
 #include "ctseg/nets/unet.hpp"
+#include "ctseg/nets/context_net.hpp"
+#include "ctseg/train/init.hpp"
 #include "ctseg/train/trainer.hpp"
 
 using namespace ctseg;
@@ -99,4 +101,18 @@ BOOST_AUTO_TEST_CASE(network_backward_matches_finite_differences) {
                                     named<"up", conv_transpose<3, kernel<2>, stride<2>>>>>,
                     named<"dil", conv<2, kernel<3>, dilation<2>, padding<2>>>>;
     check_network_gradients<bind<net, shape<1, 4, 6, 8>>>(2);
+}
+
+BOOST_AUTO_TEST_CASE(identity_initialised_context_module_passes_its_input_through) {
+    // Yu & Koltun initialise the context module as the identity: with ReLU after
+    // every layer, its output is then relu(input) exactly.
+    using B = bind<nets::context_module<4>, shape<4, 23, 19>>;
+    network<B> net(3);
+    BOOST_TEST(train::identity_init_layers(net, "context.") == 7u);
+    std::mt19937 rng(4);
+    std::normal_distribution<float> nd;
+    std::vector<float> x(2 * B::input_shape::size);
+    for (auto& v : x) v = nd(rng);
+    const auto y = net.forward(x);
+    for (std::size_t i = 0; i < x.size(); ++i) BOOST_TEST(y[i] == std::max(x[i], 0.0f));
 }

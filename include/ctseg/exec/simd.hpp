@@ -129,30 +129,36 @@ struct channel_epilogue {
         return y;
     }
 
-    // out[i] = ep(acc[i]) for i < count; positions pos0 + i (contiguous).
+    // out[i] = ep(acc[i]) for i < count; positions pos0 + i (contiguous). Each
+    // residual element is read before its output is written, so the residual
+    // may be the output itself.
     void apply(const T* acc, T* out, index_t count, index_t pos0) const {
-        const T b = bias;
+        if (residual) apply_with(acc, out, count, [r = residual + pos0](index_t i, T a) { return a + r[i]; });
+        else apply_with(acc, out, count, [](index_t, T a) { return a; });
+    }
+
+private:
+    // One loop per (activation, residual) pair, so that each vectorises.
+    template <class Add>
+    void apply_with(const T* acc, T* out, index_t count, Add add) const {
+        const T b = bias, s = slope;
         switch (act) {
             case activation::none:
-                for (index_t i = 0; i < count; ++i) out[i] = acc[i] + b;
+                for (index_t i = 0; i < count; ++i) out[i] = add(i, acc[i] + b);
                 break;
             case activation::relu:
                 for (index_t i = 0; i < count; ++i) {
-                    T y = acc[i] + b;
-                    out[i] = y < T(0) ? T(0) : y;
+                    const T y = acc[i] + b;
+                    out[i] = add(i, y < T(0) ? T(0) : y);
                 }
                 break;
             case activation::leaky_relu:
             case activation::prelu:
                 for (index_t i = 0; i < count; ++i) {
-                    T y = acc[i] + b;
-                    out[i] = y >= T(0) ? y : y * slope;
+                    const T y = acc[i] + b;
+                    out[i] = add(i, y >= T(0) ? y : y * s);
                 }
                 break;
-        }
-        if (residual) {
-            const T* r = residual + pos0;
-            for (index_t i = 0; i < count; ++i) out[i] += r[i];
         }
     }
 };

@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <cstddef>
 #include <span>
+#include <string_view>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "ctseg/error.hpp"
 
@@ -48,6 +50,31 @@ void identity_init(T* weight, T* bias, std::size_t channels, std::span<const std
     for (std::size_t k : kernel) taps *= k;
     identity_init(std::span<T>(weight, channels * channels * taps),
                   bias ? std::span<T>(bias, channels) : std::span<T>(), channels, kernel);
+}
+
+// Identity initialisation of every convolution of a network whose key starts
+// with `prefix` (e.g. "context." for the context module of nets::context_net):
+// weight "<layer>.weight" of shape [C, C, k...] and its "<layer>.bias". Returns
+// how many layers were set; a matching layer that is not C -> C is an error.
+template <class Network>
+std::size_t identity_init_layers(Network& net, std::string_view prefix) {
+    auto entries = net.state_entries();
+    std::size_t done = 0;
+    for (auto& w : entries) {
+        if (!w.name.starts_with(prefix) || !w.name.ends_with(".weight") || w.shape.size() < 3) continue;
+        const std::string layer = w.name.substr(0, w.name.size() - std::string_view(".weight").size());
+        if (w.shape[0] != w.shape[1])
+            throw error("identity_init_layers: '" + w.name + "' maps " + std::to_string(w.shape[1]) + " channels to " +
+                        std::to_string(w.shape[0]) + "; the identity needs as many outputs as inputs");
+        std::vector<std::size_t> kernel(w.shape.begin() + 2, w.shape.end());
+        std::span<typename decltype(w.values)::element_type> bias;
+        for (auto& b : entries)
+            if (b.name == layer + ".bias") bias = b.values;
+        identity_init(w.values, bias, std::size_t(w.shape[0]), std::span<const std::size_t>(kernel));
+        ++done;
+    }
+    net.state_changed();
+    return done;
 }
 
 }  // namespace ctseg::train
