@@ -27,10 +27,11 @@ for f in docs/examples/*.cpp; do
 done
 
 echo "== 2. running quickstart, names, network"
-for name in quickstart names network; do
+for name in quickstart names network training; do
     "$cxx" -std=c++20 -O1 -Iinclude "docs/examples/$name.cpp" -o "$work/$name" -ltbb -pthread || { fail "$name does not build"; continue; }
 done
 [ -x "$work/quickstart" ] && { "$work/quickstart" || fail "quickstart exited $?"; }
+[ -x "$work/training" ] && { (cd "$work" && ./training >/dev/null 2>&1) || fail "training exited $?"; }
 if [ -x "$work/names" ]; then
     "$work/names" >"$work/names.out" || fail "names exited $?"
     python3 - "$work/names.out" docs/dsl.md <<'PY' || fail "docs/dsl.md does not show the output of names"
@@ -52,6 +53,7 @@ patch_added = "\n".join(line[1:] for line in open("docs/examples/add_layer/avg_p
                         if line.startswith("+") and not line.startswith("+++"))
 sources = {
     "docs/dsl.md": read(sorted(glob.glob("docs/examples/*.cpp"))),
+    "docs/training.md": read(sorted(glob.glob("docs/examples/*.cpp"))),
     "docs/networks.md": read(sorted(glob.glob("include/ctseg/nets/*.hpp")) + sorted(glob.glob("examples/*/main.cpp"))),
     "docs/architecture.md": patch_added + "\n" + read(sorted(glob.glob("docs/examples/add_layer/*.cpp"))
                                                       + sorted(glob.glob("docs/examples/*.cpp"))),
