@@ -9,6 +9,8 @@
 
 #include "ctseg/nets/unet.hpp"
 #include "ctseg/nets/context_net.hpp"
+#include "ctseg/nets/fcn.hpp"
+#include "ctseg/nets/vnet.hpp"
 #include "ctseg/train/init.hpp"
 #include "ctseg/train/trainer.hpp"
 
@@ -115,4 +117,35 @@ BOOST_AUTO_TEST_CASE(identity_initialised_context_module_passes_its_input_throug
     for (auto& v : x) v = nd(rng);
     const auto y = net.forward(x);
     for (std::size_t i = 0; i < x.size(); ++i) BOOST_TEST(y[i] == std::max(x[i], 0.0f));
+}
+
+namespace {
+// The function training differentiates (the network as written, unfused) is
+// the one inference computes with its fused kernels.
+template <class B>
+void training_graph_computes_the_fused_function() {
+    network<B> net(7);
+    std::mt19937 rng(8);
+    std::normal_distribution<float> nd;
+    std::vector<float> x(2 * B::input_shape::size);
+    for (auto& v : x) v = nd(rng);
+    const auto fused = net.forward(x);
+    tape<B> t(2);
+    forward_train(net, x.data(), t);
+    double worst = 0, scale = 0;
+    for (std::size_t i = 0; i < fused.size(); ++i) {
+        worst = std::max(worst, double(std::abs(fused[i] - t.output()[i])));
+        scale = std::max(scale, double(std::abs(fused[i])));
+    }
+    BOOST_TEST(scale > 0);
+    BOOST_TEST(worst <= 1e-5 * scale, "fused inference and the training graph differ by " << worst << " (scale " << scale << ")");
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(fused_inference_equals_the_training_graph) {
+    training_graph_computes_the_fused_function<bind<nets::unet<2, 4, 2>, shape<1, 92, 108>>>();
+    training_graph_computes_the_fused_function<bind<nets::vnet<2, 2>, shape<1, 16, 32, 48>>>();
+    training_graph_computes_the_fused_function<bind<nets::fcn8s<5, nets::per_stage(8, 8, 16, 16, 16), nets::per_stage(1, 1, 2, 2, 2), 32, 3>,
+                                                     shape<3, 64, 96>>>();
+    training_graph_computes_the_fused_function<bind<nets::context_net<4, 8>, shape<1, 70, 90>>>();
 }
