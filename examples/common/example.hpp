@@ -56,18 +56,6 @@ inline std::string shape_string(const std::vector<std::int64_t>& s) {
     return r + "]";
 }
 
-inline long parse_count(std::string_view flag, const std::string& text) {
-    std::size_t used = 0;
-    long v = 0;
-    try {
-        v = std::stol(text, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    if (used != text.size() || v <= 0) throw error(std::string(flag) + " needs a positive integer, got '" + text + "'");
-    return v;
-}
-
 inline long parse_integer(std::string_view flag, const std::string& text) {
     std::size_t used = 0;
     long v = 0;
@@ -77,6 +65,17 @@ inline long parse_integer(std::string_view flag, const std::string& text) {
         used = 0;
     }
     if (used != text.size() || text.empty()) throw error(std::string(flag) + " needs an integer, got '" + text + "'");
+    return v;
+}
+
+inline long parse_count(std::string_view flag, const std::string& text) {
+    long v = 0;
+    try {
+        v = parse_integer(flag, text);
+    } catch (const error&) {
+        v = 0;
+    }
+    if (v <= 0) throw error(std::string(flag) + " needs a positive integer, got '" + text + "'");
     return v;
 }
 

@@ -15,6 +15,7 @@
 
 #include "ctseg/error.hpp"
 #include "ctseg/exec.hpp"
+#include "ctseg/model/op_geometry.hpp"
 #include "ctseg/model/state.hpp"
 #include "ctseg/plan/bind.hpp"
 
@@ -186,12 +187,6 @@ private:
         return r;
     }
     static ref<const T> as_const(const ref<T>& r) { return {r.data, r.channels, r.extent, r.batch_stride}; }
-    template <class A>
-    static std::array<exec::index_t, R> dims(const A& a) {
-        std::array<exec::index_t, R> r{};
-        for (std::size_t i = 0; i < R; ++i) r[i] = a[i];
-        return r;
-    }
 
     exec::epilogue<T, R> epilogue_of(const plan::op_info& o, exec::index_t batch, const T* input, T* output, T* arena) const {
         exec::epilogue<T, R> e;
@@ -223,28 +218,18 @@ private:
             const exec::epilogue<T, R> ep = epilogue_of(o, batch, input, output, arena);
             switch (o.kind) {
                 case plan::op_kind::conv: {
-                    exec::conv_geometry<R> geo;
-                    geo.in_channels = o.in_channels; geo.out_channels = o.out_channels;
-                    geo.kernel = dims(o.kernel); geo.stride = dims(o.stride); geo.pad = dims(o.pad); geo.dilation = dims(o.dilation);
                     const T* w = o.folded_norm ? prepared_.data() + o.prepared : param(o.weight);
-                    exec::conv_forward<T, R>(geo, batch, in, w, out, ep);
+                    exec::conv_forward<T, R>(model::detail::conv_geometry_of<R>(o), batch, in, w, out, ep);
                     break;
                 }
                 case plan::op_kind::conv_transpose: {
-                    exec::conv_transpose_geometry<R> geo;
-                    geo.in_channels = o.in_channels; geo.out_channels = o.out_channels;
-                    geo.kernel = dims(o.kernel); geo.stride = dims(o.stride); geo.pad = dims(o.pad);
-                    geo.dilation = dims(o.dilation); geo.output_pad = dims(o.output_pad);
                     const T* w = o.folded_norm ? prepared_.data() + o.prepared : param(o.weight);
-                    exec::conv_transpose_forward<T, R>(geo, batch, in, w, out, ep);
+                    exec::conv_transpose_forward<T, R>(model::detail::conv_transpose_geometry_of<R>(o), batch, in, w, out, ep);
                     break;
                 }
-                case plan::op_kind::max_pool: {
-                    exec::pool_geometry<R> geo;
-                    geo.kernel = dims(o.kernel); geo.stride = dims(o.stride); geo.pad = dims(o.pad);
-                    exec::max_pool_forward<T, R>(geo, batch, in, out);
+                case plan::op_kind::max_pool:
+                    exec::max_pool_forward<T, R>(model::detail::pool_geometry_of<R>(o), batch, in, out);
                     break;
-                }
                 case plan::op_kind::pointwise:
                     exec::channel_affine<T, R>(batch, in, out, nullptr, nullptr, ep);
                     break;

@@ -14,6 +14,7 @@
 #include "ctseg/exec.hpp"
 #include "ctseg/exec/backward.hpp"
 #include "ctseg/model/network.hpp"
+#include "ctseg/model/op_geometry.hpp"
 
 namespace ctseg {
 
@@ -95,12 +96,6 @@ template <class U, std::size_t R>
 exec::tensor_ref<const U, R> as_const(const exec::tensor_ref<U, R>& r) {
     return {r.data, r.channels, r.extent, r.batch_stride};
 }
-template <std::size_t R, class A>
-std::array<exec::index_t, R> dims(const A& a) {
-    std::array<exec::index_t, R> r{};
-    for (std::size_t i = 0; i < R; ++i) r[i] = a[i];
-    return r;
-}
 inline exec::activation activation_of(plan::act_kind k) {
     switch (k) {
         case plan::act_kind::relu: return exec::activation::relu;
@@ -143,27 +138,15 @@ void forward_train(network<Bound, T>& net, const T* input, tape<Bound, T>& t) {
             ep.residual_offset = o.residual_offset;
         }
         switch (o.kind) {
-            case plan::op_kind::conv: {
-                exec::conv_geometry<R> geo;
-                geo.in_channels = o.in_channels; geo.out_channels = o.out_channels;
-                geo.kernel = dims<R>(o.kernel); geo.stride = dims<R>(o.stride); geo.pad = dims<R>(o.pad); geo.dilation = dims<R>(o.dilation);
-                exec::conv_forward<T, R>(geo, batch, in, param(o.weight), out, ep);
+            case plan::op_kind::conv:
+                exec::conv_forward<T, R>(conv_geometry_of<R>(o), batch, in, param(o.weight), out, ep);
                 break;
-            }
-            case plan::op_kind::conv_transpose: {
-                exec::conv_transpose_geometry<R> geo;
-                geo.in_channels = o.in_channels; geo.out_channels = o.out_channels;
-                geo.kernel = dims<R>(o.kernel); geo.stride = dims<R>(o.stride); geo.pad = dims<R>(o.pad);
-                geo.dilation = dims<R>(o.dilation); geo.output_pad = dims<R>(o.output_pad);
-                exec::conv_transpose_forward<T, R>(geo, batch, in, param(o.weight), out, ep);
+            case plan::op_kind::conv_transpose:
+                exec::conv_transpose_forward<T, R>(conv_transpose_geometry_of<R>(o), batch, in, param(o.weight), out, ep);
                 break;
-            }
-            case plan::op_kind::max_pool: {
-                exec::pool_geometry<R> geo;
-                geo.kernel = dims<R>(o.kernel); geo.stride = dims<R>(o.stride); geo.pad = dims<R>(o.pad);
-                exec::max_pool_forward<T, R>(geo, batch, in, out);
+            case plan::op_kind::max_pool:
+                exec::max_pool_forward<T, R>(pool_geometry_of<R>(o), batch, in, out);
                 break;
-            }
             case plan::op_kind::pointwise:
                 exec::channel_affine<T, R>(batch, in, out, nullptr, nullptr, ep);
                 break;
@@ -236,28 +219,20 @@ void backward(const network<Bound, T>& net, const tape<Bound, T>& t, const T* do
         const auto x = value(o.in);
         switch (o.kind) {
             case plan::op_kind::conv: {
-                exec::conv_geometry<R> geo;
-                geo.in_channels = o.in_channels; geo.out_channels = o.out_channels;
-                geo.kernel = dims<R>(o.kernel); geo.stride = dims<R>(o.stride); geo.pad = dims<R>(o.pad); geo.dilation = dims<R>(o.dilation);
+                const auto geo = conv_geometry_of<R>(o);
                 exec::conv_backward_weights<T, R>(geo, batch, x, dy, dparam(o.weight), o.bias >= 0 ? dparam(o.bias) : nullptr);
                 exec::conv_backward_data<T, R>(geo, batch, dy, param(o.weight), dx);
                 break;
             }
             case plan::op_kind::conv_transpose: {
-                exec::conv_transpose_geometry<R> geo;
-                geo.in_channels = o.in_channels; geo.out_channels = o.out_channels;
-                geo.kernel = dims<R>(o.kernel); geo.stride = dims<R>(o.stride); geo.pad = dims<R>(o.pad);
-                geo.dilation = dims<R>(o.dilation); geo.output_pad = dims<R>(o.output_pad);
+                const auto geo = conv_transpose_geometry_of<R>(o);
                 exec::conv_transpose_backward_weights<T, R>(geo, batch, x, dy, dparam(o.weight), o.bias >= 0 ? dparam(o.bias) : nullptr);
                 exec::conv_transpose_backward_data<T, R>(geo, batch, dy, param(o.weight), dx);
                 break;
             }
-            case plan::op_kind::max_pool: {
-                exec::pool_geometry<R> geo;
-                geo.kernel = dims<R>(o.kernel); geo.stride = dims<R>(o.stride); geo.pad = dims<R>(o.pad);
-                exec::max_pool_backward<T, R>(geo, batch, x, dy, dx);
+            case plan::op_kind::max_pool:
+                exec::max_pool_backward<T, R>(pool_geometry_of<R>(o), batch, x, dy, dx);
                 break;
-            }
             case plan::op_kind::pointwise:
                 if (o.residual >= 0) {
                     exec::activation_backward<T, R>(batch, exec::activation::none, T(0), nullptr, x, dy, dx, nullptr);
