@@ -149,3 +149,44 @@ BOOST_AUTO_TEST_CASE(fused_inference_equals_the_training_graph) {
                                                      shape<3, 64, 96>>>();
     training_graph_computes_the_fused_function<bind<nets::context_net<4, 8>, shape<1, 70, 90>>>();
 }
+
+BOOST_AUTO_TEST_CASE(default_initialisation_is_pytorchs) {
+    // PyTorch: weights kaiming_uniform(a = sqrt(5)) and biases uniform, both
+    // within +-1/sqrt(fan_in), fan_in = weight.size(1) * kernel taps (for a
+    // transposed convolution, [in, out, k...], that is out * taps); norms start
+    // as the identity, PReLU slopes at 0.25.
+    using net = seq<named<"c", conv<64, kernel<3, 5>>>, named<"bn", batch_norm<>>, named<"a", prelu>,
+                    named<"t", conv_transpose<48, kernel<2>, stride<2>>>>;
+    using B = bind<net, shape<40, 16, 16>>;
+    network<B> n(9);
+    for (auto& e : n.state_entries()) {
+        double bound = 0;
+        if (e.name.starts_with("c.")) bound = 1 / std::sqrt(40.0 * 15);
+        else if (e.name.starts_with("t.")) bound = 1 / std::sqrt(48.0 * 4);
+        if (bound > 0) {
+            double sum = 0, sq = 0, top = 0;
+            for (float v : e.values) {
+                sum += v;
+                sq += double(v) * v;
+                top = std::max(top, double(std::abs(v)));
+            }
+            const double count = double(e.values.size()), mean = sum / count, sd = std::sqrt(sq / count - mean * mean);
+            BOOST_TEST(top <= bound, e.name);
+            if (e.name.ends_with("weight")) {
+                // uniform(-b, b): standard deviation b / sqrt(3), mean 0
+                BOOST_TEST(std::abs(sd - bound / std::sqrt(3.0)) < 0.05 * bound, e.name << " sd " << sd);
+                BOOST_TEST(std::abs(mean) < 0.05 * bound, e.name << " mean " << mean);
+            }
+        }
+        if (e.name == "bn.weight" || e.name == "bn.running_var")
+            for (float v : e.values) BOOST_TEST(v == 1.0f);
+        if (e.name == "bn.bias" || e.name == "bn.running_mean")
+            for (float v : e.values) BOOST_TEST(v == 0.0f);
+        if (e.name == "a.weight")
+            for (float v : e.values) BOOST_TEST(v == 0.25f);
+    }
+    // Different seeds give different weights; the same seed the same.
+    network<B> same(9), other(10);
+    BOOST_TEST(std::equal(n.parameters().begin(), n.parameters().end(), same.parameters().begin()));
+    BOOST_TEST(!std::equal(n.parameters().begin(), n.parameters().end(), other.parameters().begin()));
+}
