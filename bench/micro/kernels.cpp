@@ -1,0 +1,197 @@
+// Google Benchmark micro-benchmarks of ctseg's exec kernels (float, batch 1).
+// Each reports FLOP/s (2 x multiply-adds; comparisons for pooling) through the
+// "FLOPS" counter. Run: meson test -C build --benchmark --suite micro, or the
+// executable build/bench/kernels_micro directly (--benchmark_filter=...).
+#include <cstddef>
+#include <random>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "ctseg/exec/backward_conv.hpp"
+#include "ctseg/exec/conv.hpp"
+#include "ctseg/exec/conv_transpose.hpp"
+#include "ctseg/exec/pool.hpp"
+
+using namespace ctseg::exec;
+
+namespace {
+
+std::vector<float> random_vec(index_t n, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> u(-1.f, 1.f);
+    std::vector<float> v(static_cast<std::size_t>(n));
+    for (auto& x : v) x = u(rng);
+    return v;
+}
+
+template <std::size_t R>
+std::array<index_t, R> filled(index_t v) {
+    std::array<index_t, R> a;
+    a.fill(v);
+    return a;
+}
+
+template <class T, std::size_t R>
+tensor_ref<T, R> ref(T* data, index_t channels, index_t size) {
+    tensor_ref<T, R> t{data, channels, filled<R>(size), 0};
+    t.batch_stride = channels * t.plane();
+    return t;
+}
+
+template <std::size_t R>
+conv_geometry<R> conv_geom(index_t ic, index_t oc, index_t k) {
+    conv_geometry<R> g;
+    g.in_channels = ic;
+    g.out_channels = oc;
+    g.kernel = filled<R>(k);
+    g.stride = filled<R>(1);
+    g.pad = filled<R>(k / 2);
+    g.dilation = filled<R>(1);
+    return g;
+}
+
+index_t ipow(index_t b, std::size_t e) {
+    index_t r = 1;
+    for (std::size_t i = 0; i < e; ++i) r *= b;
+    return r;
+}
+
+void set_flops(benchmark::State& state, double flops_per_iter) {
+    state.counters["FLOPS"] =
+        benchmark::Counter(flops_per_iter * double(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+// "Same" convolution C_in -> C_out, kernel k^R, spatial size S^R, bias + ReLU.
+template <std::size_t R>
+void BM_conv_forward(benchmark::State& state, index_t ic, index_t oc, index_t k, index_t S) {
+    const auto g = conv_geom<R>(ic, oc, k);
+    const index_t plane = ipow(S, R), taps = ipow(k, R);
+    auto x = random_vec(ic * plane, 1), w = random_vec(oc * ic * taps, 2), b = random_vec(oc, 3);
+    std::vector<float> y(static_cast<std::size_t>(oc * plane));
+    epilogue<float, R> ep;
+    ep.bias = b.data();
+    ep.act = activation::relu;
+    const auto in = ref<const float, R>(x.data(), ic, S);
+    const auto out = ref<float, R>(y.data(), oc, S);
+    for (auto _ : state) {
+        conv_forward<float, R>(g, 1, in, w.data(), out, ep);
+        benchmark::DoNotOptimize(y.data());
+        benchmark::ClobberMemory();
+    }
+    set_flops(state, 2.0 * double(ic) * double(oc) * double(taps) * double(plane));
+}
+
+// Transposed convolution kernel 2^R stride 2: S^R -> (2S)^R.
+template <std::size_t R>
+void BM_conv_transpose_forward(benchmark::State& state, index_t ic, index_t oc, index_t S) {
+    conv_transpose_geometry<R> g;
+    g.in_channels = ic;
+    g.out_channels = oc;
+    g.kernel = filled<R>(2);
+    g.stride = filled<R>(2);
+    g.pad = filled<R>(0);
+    g.dilation = filled<R>(1);
+    g.output_pad = filled<R>(0);
+    const index_t plane = ipow(S, R), taps = ipow(2, R);
+    auto x = random_vec(ic * plane, 1), w = random_vec(ic * oc * taps, 2), b = random_vec(oc, 3);
+    std::vector<float> y(static_cast<std::size_t>(oc * plane * taps));
+    epilogue<float, R> ep;
+    ep.bias = b.data();
+    const auto in = ref<const float, R>(x.data(), ic, S);
+    const auto out = ref<float, R>(y.data(), oc, 2 * S);
+    for (auto _ : state) {
+        conv_transpose_forward<float, R>(g, 1, in, w.data(), out, ep);
+        benchmark::DoNotOptimize(y.data());
+        benchmark::ClobberMemory();
+    }
+    set_flops(state, 2.0 * double(ic) * double(oc) * double(taps) * double(plane));
+}
+
+// Max pooling kernel 2^R stride 2 over C channels of S^R.
+template <std::size_t R>
+void BM_max_pool_forward(benchmark::State& state, index_t C, index_t S) {
+    pool_geometry<R> g;
+    g.kernel = filled<R>(2);
+    g.stride = filled<R>(2);
+    g.pad = filled<R>(0);
+    auto x = random_vec(C * ipow(S, R), 1);
+    std::vector<float> y(static_cast<std::size_t>(C * ipow(S / 2, R)));
+    const auto in = ref<const float, R>(x.data(), C, S);
+    const auto out = ref<float, R>(y.data(), C, S / 2);
+    for (auto _ : state) {
+        max_pool_forward<float, R>(g, 1, in, out);
+        benchmark::DoNotOptimize(y.data());
+        benchmark::ClobberMemory();
+    }
+    // One comparison per input element; also report the bytes moved.
+    set_flops(state, double(C) * double(ipow(S, R)));
+    state.SetBytesProcessed(state.iterations() * int64_t(sizeof(float)) * int64_t(x.size() + y.size()));
+}
+
+// dx += conv^T(dy): the gradient of the input of a "same" convolution.
+template <std::size_t R>
+void BM_conv_backward_data(benchmark::State& state, index_t ic, index_t oc, index_t k, index_t S) {
+    const auto g = conv_geom<R>(ic, oc, k);
+    const index_t plane = ipow(S, R), taps = ipow(k, R);
+    auto dy = random_vec(oc * plane, 1), w = random_vec(oc * ic * taps, 2);
+    std::vector<float> dx(static_cast<std::size_t>(ic * plane));
+    const auto dyr = ref<const float, R>(dy.data(), oc, S);
+    const auto dxr = ref<float, R>(dx.data(), ic, S);
+    for (auto _ : state) {
+        conv_backward_data<float, R>(g, 1, dyr, w.data(), dxr);
+        benchmark::DoNotOptimize(dx.data());
+        benchmark::ClobberMemory();
+    }
+    set_flops(state, 2.0 * double(ic) * double(oc) * double(taps) * double(plane));
+}
+
+// dweight += correlation(x, dy), dbias += sum(dy).
+template <std::size_t R>
+void BM_conv_backward_weights(benchmark::State& state, index_t ic, index_t oc, index_t k, index_t S) {
+    const auto g = conv_geom<R>(ic, oc, k);
+    const index_t plane = ipow(S, R), taps = ipow(k, R);
+    auto x = random_vec(ic * plane, 1), dy = random_vec(oc * plane, 2);
+    std::vector<float> dw(static_cast<std::size_t>(oc * ic * taps)), db(static_cast<std::size_t>(oc));
+    const auto xr = ref<const float, R>(x.data(), ic, S);
+    const auto dyr = ref<const float, R>(dy.data(), oc, S);
+    for (auto _ : state) {
+        conv_backward_weights<float, R>(g, 1, xr, dyr, dw.data(), db.data());
+        benchmark::DoNotOptimize(dw.data());
+        benchmark::ClobberMemory();
+    }
+    set_flops(state, 2.0 * double(ic) * double(oc) * double(taps) * double(plane));
+}
+
+// BENCHMARK_CAPTURE pastes the function name into an identifier: no template-ids there.
+void conv_forward_2d(benchmark::State& s, index_t ic, index_t oc, index_t k, index_t S) { BM_conv_forward<2>(s, ic, oc, k, S); }
+void conv_forward_3d(benchmark::State& s, index_t ic, index_t oc, index_t k, index_t S) { BM_conv_forward<3>(s, ic, oc, k, S); }
+void conv_transpose_forward_2d(benchmark::State& s, index_t ic, index_t oc, index_t S) { BM_conv_transpose_forward<2>(s, ic, oc, S); }
+void conv_transpose_forward_3d(benchmark::State& s, index_t ic, index_t oc, index_t S) { BM_conv_transpose_forward<3>(s, ic, oc, S); }
+void max_pool_forward_2d(benchmark::State& s, index_t C, index_t S) { BM_max_pool_forward<2>(s, C, S); }
+void max_pool_forward_3d(benchmark::State& s, index_t C, index_t S) { BM_max_pool_forward<3>(s, C, S); }
+void conv_backward_data_2d(benchmark::State& s, index_t ic, index_t oc, index_t k, index_t S) { BM_conv_backward_data<2>(s, ic, oc, k, S); }
+void conv_backward_weights_2d(benchmark::State& s, index_t ic, index_t oc, index_t k, index_t S) { BM_conv_backward_weights<2>(s, ic, oc, k, S); }
+
+}  // namespace
+
+BENCHMARK_CAPTURE(conv_forward_2d, 3x3_64to64_128x128, 64, 64, 3, 128)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(conv_forward_2d, 1x1_256to256_32x32, 256, 256, 1, 32)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(conv_forward_3d, 3x3x3_32to32_32cubed, 32, 32, 3, 32)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(conv_transpose_forward_2d, 2x2s2_128to64_64x64, 128, 64, 64)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(conv_transpose_forward_3d, 2x2x2s2_64to32_16cubed, 64, 32, 16)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(max_pool_forward_2d, 2x2s2_64ch_256x256, 64, 256)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(max_pool_forward_3d, 2x2x2s2_32ch_64cubed, 32, 64)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(conv_backward_data_2d, 3x3_64to64_128x128, 64, 64, 3, 128)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(conv_backward_weights_2d, 3x3_64to64_128x128, 64, 64, 3, 128)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+
+BENCHMARK_MAIN();
