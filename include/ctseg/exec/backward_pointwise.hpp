@@ -126,34 +126,14 @@ void activation_backward(index_t batch, activation act, T slope, const T* prelu_
 // of dx, at lo = (dx - dy) / 2 per dim.
 template <class T, std::size_t R>
 void copy_center_crop_backward(index_t batch, tensor_ref<const T, R> dy, tensor_ref<T, R> dx) {
-    static_assert(R >= 1);
     assert(dx.channels == dy.channels);
-    constexpr std::size_t I = R - 1;
-    std::array<index_t, R> lo{};
-    for (std::size_t d = 0; d < R; ++d) {
-        assert(dy.extent[d] <= dx.extent[d]);
-        lo[d] = (dx.extent[d] - dy.extent[d]) / 2;
-    }
-    const index_t OW = dy.extent[I];
     const index_t big_plane = dx.plane(), small_plane = dy.plane();
-    if (OW <= 0 || batch <= 0 || small_plane <= 0) return;
-    const index_t orows = small_plane / OW;
-    const index_t total = batch * dy.channels * orows;
-    parallel_for_range(total, balanced_chunk(total, std::max<index_t>(1, 4096 / OW)), [&](index_t r0, index_t r1) {
-        for (index_t row = r0; row < r1; ++row) {
-            const index_t nc = row / orows, orow = row % orows;
-            const index_t n = nc / dy.channels, c = nc % dy.channels;
-            index_t q = orow, off = 0, stride = dx.extent[I];
-            for (std::size_t d = I; d-- > 0;) {
-                off += (q % dy.extent[d] + lo[d]) * stride;
-                q /= dy.extent[d];
-                stride *= dx.extent[d];
-            }
-            T* d = dx.data + n * dx.batch_stride + c * big_plane + off + lo[I];
-            const T* s = dy.data + n * dy.batch_stride + c * small_plane + orow * OW;
-            for (index_t i = 0; i < OW; ++i) d[i] += s[i];
-        }
-    });
+    detail::for_each_centred_row<R>(batch, dy.channels, dx.extent, dy.extent,
+                                    [&](index_t n, index_t c, index_t big, index_t small, index_t width) {
+                                        T* d = dx.data + n * dx.batch_stride + c * big_plane + big;
+                                        const T* s = dy.data + n * dy.batch_stride + c * small_plane + small;
+                                        for (index_t i = 0; i < width; ++i) d[i] += s[i];
+                                    });
 }
 
 // Backward of tile_channels: dx[n, channel_offset + c % period] += dy[n, c] for

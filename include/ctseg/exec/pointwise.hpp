@@ -3,6 +3,7 @@
 // channels.
 #pragma once
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cmath>
 #include <cstddef>
@@ -65,37 +66,51 @@ void tile_channels(index_t batch, tensor_ref<const T, R> in, index_t channel_off
     });
 }
 
+namespace detail {
+// Calls row(n, c, big_offset, small_offset, width) for every innermost row of a
+// `small` extent centred in a `big` one (lo = (big - small) / 2 per dim; floor),
+// in parallel over rows. The offsets are within one channel plane.
+template <std::size_t R, class Row>
+void for_each_centred_row(index_t batch, index_t channels, const std::array<index_t, R>& big,
+                          const std::array<index_t, R>& small, Row&& row) {
+    static_assert(R >= 1);
+    constexpr std::size_t I = R - 1;
+    std::array<index_t, R> lo{};
+    index_t small_plane = 1;
+    for (std::size_t d = 0; d < R; ++d) {
+        assert(small[d] <= big[d]);
+        lo[d] = (big[d] - small[d]) / 2;
+        small_plane *= small[d];
+    }
+    const index_t width = small[I];
+    if (width <= 0 || batch <= 0 || small_plane <= 0) return;
+    const index_t rows = small_plane / width;
+    const index_t total = batch * channels * rows;
+    parallel_for_range(total, balanced_chunk(total, std::max<index_t>(1, 4096 / width)), [&](index_t r0, index_t r1) {
+        for (index_t r = r0; r < r1; ++r) {
+            const index_t nc = r / rows, srow = r % rows;
+            index_t q = srow, off = 0, stride = big[I];
+            for (std::size_t d = I; d-- > 0;) {
+                off += (q % small[d] + lo[d]) * stride;
+                q /= small[d];
+                stride *= big[d];
+            }
+            row(nc / channels, nc % channels, off + lo[I], srow * width, width);
+        }
+    });
+}
+}  // namespace detail
+
 // out = in[..., lo:lo + out.extent] per spatial dim with lo = (in - out) / 2.
 template <class T, std::size_t R>
 void copy_center_crop(index_t batch, tensor_ref<const T, R> in, tensor_ref<T, R> out) {
-    static_assert(R >= 1);
     assert(in.channels == out.channels);
-    constexpr std::size_t I = R - 1;
-    std::array<index_t, R> lo{};
-    for (std::size_t d = 0; d < R; ++d) {
-        assert(out.extent[d] <= in.extent[d]);
-        lo[d] = (in.extent[d] - out.extent[d]) / 2;
-    }
-    const index_t OW = out.extent[I];
     const index_t in_plane = in.plane(), out_plane = out.plane();
-    if (OW <= 0 || batch <= 0) return;
-    const index_t orows = out_plane / OW;
-    const index_t total = batch * out.channels * orows;
-    parallel_for_range(total, balanced_chunk(total, std::max<index_t>(1, 4096 / OW)), [&](index_t r0, index_t r1) {
-        for (index_t row = r0; row < r1; ++row) {
-            const index_t nc = row / orows, orow = row % orows;
-            const index_t n = nc / out.channels, c = nc % out.channels;
-            index_t q = orow, off = 0, stride = in.extent[I];
-            for (std::size_t d = I; d-- > 0;) {
-                off += (q % out.extent[d] + lo[d]) * stride;
-                q /= out.extent[d];
-                stride *= in.extent[d];
-            }
-            const T* x = in.data + n * in.batch_stride + c * in_plane + off + lo[I];
-            T* y = out.data + n * out.batch_stride + c * out_plane + orow * OW;
-            std::copy(x, x + OW, y);
-        }
-    });
+    detail::for_each_centred_row<R>(batch, out.channels, in.extent, out.extent,
+                                    [&](index_t n, index_t c, index_t big, index_t small, index_t width) {
+                                        const T* x = in.data + n * in.batch_stride + c * in_plane + big;
+                                        std::copy(x, x + width, out.data + n * out.batch_stride + c * out_plane + small);
+                                    });
 }
 
 // Softmax over the channels at every position (max-subtracted). in and out may

@@ -186,27 +186,6 @@ private:
         r.data = base + exec::index_t(x.channel_offset) * plane;
         return r;
     }
-    static ref<const T> as_const(const ref<T>& r) { return {r.data, r.channels, r.extent, r.batch_stride}; }
-
-    exec::epilogue<T, R> epilogue_of(const plan::op_info& o, exec::index_t batch, const T* input, T* output, T* arena) const {
-        exec::epilogue<T, R> e;
-        if (o.folded_norm) e.bias = prepared_.data() + o.prepared + Bound::lowered.params[std::size_t(o.weight)].count;
-        else if (o.bias >= 0) e.bias = param(o.bias);
-        switch (o.act) {
-            case plan::act_kind::none: e.act = exec::activation::none; break;
-            case plan::act_kind::relu: e.act = exec::activation::relu; break;
-            case plan::act_kind::leaky_relu: e.act = exec::activation::leaky_relu; e.slope = T(o.slope); break;
-            case plan::act_kind::prelu: e.act = exec::activation::prelu; e.prelu_slope = param(o.prelu); break;
-        }
-        if (o.residual >= 0) {
-            const ref<T> r = view(o.residual, batch, input, output, arena);
-            e.residual = r.data;
-            e.residual_batch_stride = r.batch_stride;
-            e.residual_channels = o.residual_period;
-            e.residual_offset = o.residual_offset;
-        }
-        return e;
-    }
 
     void run(exec::index_t batch, const T* input, T* output, T* arena) const {
         constexpr const auto& g = Bound::graph;
@@ -214,8 +193,13 @@ private:
             const plan::op_info& o = g.ops[i];
             if (o.removed) continue;
             const ref<T> out = view(o.out, batch, input, output, arena);
-            const ref<const T> in = as_const(view(o.in, batch, input, output, arena));
-            const exec::epilogue<T, R> ep = epilogue_of(o, batch, input, output, arena);
+            const ref<const T> in = model::detail::as_const(view(o.in, batch, input, output, arena));
+            // Folded norms bring their own bias, after the folded weights.
+            const T* bias = o.folded_norm ? prepared_.data() + o.prepared + Bound::lowered.params[std::size_t(o.weight)].count
+                            : o.bias >= 0 ? param(o.bias)
+                                          : nullptr;
+            const exec::epilogue<T, R> ep = model::detail::epilogue_of<T, R>(
+                o, bias, o.prelu >= 0 ? param(o.prelu) : nullptr, o.residual >= 0 ? view(o.residual, batch, input, output, arena) : out);
             switch (o.kind) {
                 case plan::op_kind::conv: {
                     const T* w = o.folded_norm ? prepared_.data() + o.prepared : param(o.weight);

@@ -92,19 +92,6 @@ exec::tensor_ref<T, Bound::rank> tape_view(int v, exec::index_t batch, const T* 
     r.data = at + exec::index_t(x.channel_offset) * plane;
     return r;
 }
-template <class U, std::size_t R>
-exec::tensor_ref<const U, R> as_const(const exec::tensor_ref<U, R>& r) {
-    return {r.data, r.channels, r.extent, r.batch_stride};
-}
-inline exec::activation activation_of(plan::act_kind k) {
-    switch (k) {
-        case plan::act_kind::relu: return exec::activation::relu;
-        case plan::act_kind::leaky_relu: return exec::activation::leaky_relu;
-        case plan::act_kind::prelu: return exec::activation::prelu;
-        case plan::act_kind::none: break;
-    }
-    return exec::activation::none;
-}
 }  // namespace model::detail
 
 // Training forward pass: every intermediate tensor is kept in `t`; batch norms
@@ -125,18 +112,8 @@ void forward_train(network<Bound, T>& net, const T* input, tape<Bound, T>& t) {
         const plan::op_info& o = g.ops[i];
         const auto out = tape_view<Bound, T>(o.out, batch, input, base);
         const auto in = as_const(tape_view<Bound, T>(o.in, batch, input, base));
-        exec::epilogue<T, R> ep;
-        if (o.bias >= 0) ep.bias = param(o.bias);
-        ep.act = activation_of(o.act);
-        ep.slope = T(o.slope);
-        if (o.prelu >= 0) ep.prelu_slope = param(o.prelu);
-        if (o.residual >= 0) {
-            const auto r = tape_view<Bound, T>(o.residual, batch, input, base);
-            ep.residual = r.data;
-            ep.residual_batch_stride = r.batch_stride;
-            ep.residual_channels = o.residual_period;
-            ep.residual_offset = o.residual_offset;
-        }
+        const auto ep = epilogue_of<T, R>(o, o.bias >= 0 ? param(o.bias) : nullptr, o.prelu >= 0 ? param(o.prelu) : nullptr,
+                                          o.residual >= 0 ? tape_view<Bound, T>(o.residual, batch, input, base) : out);
         switch (o.kind) {
             case plan::op_kind::conv:
                 exec::conv_forward<T, R>(conv_geometry_of<R>(o), batch, in, param(o.weight), out, ep);
