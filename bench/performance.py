@@ -329,7 +329,8 @@ for numbers that apply to it.
   `bench/fma_peak` in the same run: {peak1:.1f} GFLOP/s on 1 thread,
   {peakT:.1f} GFLOP/s on {T} threads (the 1-thread row uses the 1-thread peak).
 - **thread scaling**: ctseg only, unet2d/bench forward, 1 thread vs {T}
-  threads, interleaved.
+  threads, interleaved. Scaling to 16 cores, against PyTorch, is in
+  [thread-scaling.md](thread-scaling.md) (`bench/thread_scaling.sh`).
 - **peak RSS**: `ru_maxrss` of `build/examples/unet2d infer --variant bench` on a
   random {tuple(rss[2])} input with weights from `unet2d init`; the PyTorch figure
   is a whole `python3` process (interpreter + torch) doing the same forward pass.

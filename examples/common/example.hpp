@@ -2,7 +2,7 @@
 // network, each variant a bound network type.
 //   NAME infer   --variant V --weights W.safetensors --input X.npy --output Y.npy
 //   NAME summary --variant V
-//   NAME bench   --variant V [--batch N] [--threads T] [--runs R]
+//   NAME bench   --variant V [--batch N] [--threads T] [--runs R] [--train | --profile]
 //   NAME init    --variant V --output W.safetensors [--seed S]
 //   NAME grad    --variant V --weights W.safetensors --input X.npy --target T.npy
 //                --loss {ce,dice,dice_ce} [--weight-map M.npy] [--ignore-index K] --output G.safetensors
@@ -45,6 +45,7 @@ struct options {
     std::optional<std::int64_t> ignore_index;
     long batch = 1, threads = 0, runs = 10, seed = 0;
     bool train_step = false;
+    bool profile = false;
 };
 
 inline std::string shape_string(const std::vector<std::int64_t>& s) {
@@ -93,6 +94,7 @@ inline options parse(int argc, char** argv, std::string_view usage) {
         const std::string flag = argv[i];
         if (flag == "--help" || flag == "-h") { o.command = "help"; return o; }
         if (flag == "--train" && o.command == "bench") { o.train_step = true; continue; }
+        if (flag == "--profile" && o.command == "bench") { o.profile = true; continue; }
         if (i + 1 >= argc) throw error("option " + flag + " needs a value (or is unknown); " + std::string(usage));
         const std::string value = argv[++i];
         if (flag == "--variant") o.variant = value;
@@ -275,6 +277,29 @@ void bench(const options& o) {
             std::printf("run %ld %.6f\n", r, times.back());
         }
     });
+    if (o.profile && !o.train_step) {
+        // Per operation: the median over the runs of its time, in execution order.
+        std::vector<std::vector<typename net_t::op_timing>> runs;
+        arena.execute([&] {
+            for (long r = 0; r < o.runs; ++r) runs.push_back(model->profile(o.batch, x.data(), y.data()));
+        });
+        double total = 0;
+        std::vector<double> med(runs.front().size());
+        for (std::size_t i = 0; i < med.size(); ++i) {
+            std::vector<double> s;
+            for (auto& r : runs) s.push_back(r[i].seconds);
+            std::sort(s.begin(), s.end());
+            med[i] = s[s.size() / 2];
+            total += med[i];
+        }
+        std::printf("%-4s %-40s %-15s %10s %7s %9s\n", "op", "layer", "kind", "ms", "share", "GFLOP/s");
+        for (std::size_t i = 0; i < med.size(); ++i) {
+            const auto& t = runs.front()[i];
+            std::printf("%-4zu %-40.*s %-15.*s %10.3f %6.1f%% %9.1f\n", i, int(t.path.size()), t.path.data(), int(t.kind.size()),
+                        t.kind.data(), med[i] * 1e3, 100.0 * med[i] / total, t.flops > 0 ? t.flops * 1e-9 / med[i] : 0.0);
+        }
+        std::printf("profiled_total_s %.6f\n", total);
+    }
     std::sort(times.begin(), times.end());
     const double median = times.size() % 2 ? times[times.size() / 2] : 0.5 * (times[times.size() / 2 - 1] + times[times.size() / 2]);
     const double gflop = double(Bound::flops) * double(o.batch) * 1e-9 * (o.train_step ? 3.0 : 1.0);
@@ -289,7 +314,7 @@ int run(std::string_view program, int argc, char** argv) {
     ((names += (names.empty() ? "" : ", ") + std::string(Variants::name)), ...);
     const std::string usage = "usage: " + std::string(program) +
                               " {infer --variant V --weights W.safetensors --input X.npy --output Y.npy | summary --variant V | "
-                              "bench --variant V [--batch N] [--threads T] [--runs R] [--train] | init --variant V --output W.safetensors [--seed S] | "
+                              "bench --variant V [--batch N] [--threads T] [--runs R] [--train | --profile] | init --variant V --output W.safetensors [--seed S] | "
                               "grad --variant V --weights W.safetensors --input X.npy --target T.npy --loss {ce,dice,dice_ce} "
                               "[--weight-map M.npy] [--ignore-index K] --output G.safetensors} "
                               "with V in {" + names + "}";

@@ -93,8 +93,8 @@ def mode_installed(args, meson, env):
     prefix = work / 'prefix'
     build = work / 'ctseg-build'
     run(meson + ['setup', build, args.source_root, f'--prefix={prefix}', '--libdir=lib',
-                 '-Dtests=false', '-Dnative=false', '-Dtorch_tests=disabled'], env=env)
-    # Nothing installed is built: the headers and ctseg.pc are all there is.
+                 '-Dtests=false', '-Dtools=false', '-Dnative=false', '-Dtorch_tests=disabled'], env=env)
+    # Nothing installed is built: the headers and the .pc files are all there is.
     run(meson + ['install', '-C', build, '--no-rebuild', '--quiet'], env=env)
 
     # Exactly the public headers (nested directories included) and ctseg.pc.
@@ -102,11 +102,11 @@ def mode_installed(args, meson, env):
     headers = ['include/ctseg/' + f for f in installed_files(src_inc)]
     check(any(h.count('/') > 2 for h in headers), f'{src_inc} has nested header directories')
     got = installed_files(prefix)
-    expected = sorted(headers + ['share/pkgconfig/ctseg.pc'])
+    expected = sorted(headers + ['share/pkgconfig/ctseg.pc', 'share/pkgconfig/ctseg-data.pc'])
     missing = sorted(set(expected) - set(got))
     extra = sorted(set(got) - set(expected))
     check(not missing, f'every header under include/ctseg is installed (missing: {missing})')
-    check(not extra, f'nothing but the headers and ctseg.pc is installed (extra: {extra})')
+    check(not extra, f'nothing but the headers, ctseg.pc and ctseg-data.pc is installed (extra: {extra})')
     differ = [h for h in headers if not filecmp.cmp(src_inc.parent.parent / h, prefix / h, shallow=False)]
     check(not differ, f'installed headers match the sources (differ: {differ})')
 
@@ -115,6 +115,9 @@ def mode_installed(args, meson, env):
     penv['PKG_CONFIG_PATH'] = pc_dir + (os.pathsep + env['PKG_CONFIG_PATH'] if env.get('PKG_CONFIG_PATH') else '')
     pkgconfig = [args.pkg_config]
     run(pkgconfig + ['--exists', '--print-errors', 'ctseg'], env=penv)
+    data_libs = shlex.split(run(pkgconfig + ['--libs', 'ctseg-data'], env=penv, capture=True))
+    check({'-lniftiio', '-lpng16', '-ltbb'} <= set(data_libs),
+          f'pkg-config --libs ctseg-data links niftilib, libpng and TBB (got {data_libs})')
     version = json.loads(run(meson + ['introspect', '--projectinfo', build], capture=True))['version']
     got_version = run(pkgconfig + ['--modversion', 'ctseg'], env=penv, capture=True).strip()
     check(got_version == version, f'ctseg.pc version {got_version!r} is the project version {version!r}')

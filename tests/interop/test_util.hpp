@@ -75,6 +75,10 @@ inline void append(std::vector<std::byte>& to, const std::vector<std::byte>& mor
 }
 
 inline void write_bytes(const fs::path& p, const std::vector<std::byte>& bytes) {
+    // Removed first: truncating a file that was just written makes ext4 flush
+    // it, which costs far more than the test itself.
+    std::error_code ec;
+    fs::remove(p, ec);
     std::ofstream f(p, std::ios::binary | std::ios::trunc);
     f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
     if (!f) throw std::runtime_error("cannot write " + p.string());
@@ -82,6 +86,7 @@ inline void write_bytes(const fs::path& p, const std::vector<std::byte>& bytes) 
 
 inline std::vector<std::byte> read_bytes(const fs::path& p) {
     std::ifstream f(p, std::ios::binary);
+    if (!f) throw std::runtime_error("cannot read " + p.string());
     std::vector<char> chars((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     std::vector<std::byte> out(chars.size());
     for (std::size_t i = 0; i < chars.size(); ++i) out[i] = static_cast<std::byte>(chars[i]);

@@ -38,19 +38,6 @@ double max_diff(const A& a, const B& b) {
     return m;
 }
 
-// Copies every parameter and buffer of `from` into `to` by name.
-template <class From, class To>
-void copy_state(From& from, To& to) {
-    auto src = from.state_entries();
-    auto dst = to.state_entries();
-    BOOST_REQUIRE_EQUAL(src.size(), dst.size());
-    for (std::size_t i = 0; i < src.size(); ++i) {
-        BOOST_REQUIRE_EQUAL(src[i].name, dst[i].name);
-        std::copy(src[i].values.begin(), src[i].values.end(), dst[i].values.begin());
-    }
-    to.state_changed();
-}
-
 constexpr plan::plan_options unfused{false, false, false};
 
 // Sets every tensor whose key satisfies `pick` to values uniform in [lo, hi).
@@ -285,4 +272,33 @@ BOOST_AUTO_TEST_CASE(relu_keeps_nan_as_pytorch_does) {
     const auto y = m->forward(x);
     for (std::size_t c = 0; c < 2; ++c)
         for (std::size_t k = 0; k < 15; ++k) BOOST_TEST(std::isnan(y[c * 15 + k]) == (k == 7), "channel " << c << " position " << k);
+}
+
+// copy_state between two bindings of one network: the target then computes what
+// the source computes on the common extent; a different state_dict is refused
+// before anything is written.
+BOOST_AUTO_TEST_CASE(copy_state_between_bindings) {
+    using small = bind<nets::unet<2, 4, 1, true>, shape<1, 16, 16>>;
+    using large = bind<nets::unet<2, 4, 1, true>, shape<1, 32, 32>>;
+    using other = bind<nets::unet<2, 8, 1, true>, shape<1, 16, 16>>;
+    network<small> a(1);
+    network<large> b(2);
+    copy_state(a, b);
+    auto ea = a.state_entries();
+    auto eb = b.state_entries();
+    for (std::size_t i = 0; i < ea.size(); ++i)
+        BOOST_TEST(std::equal(ea[i].values.begin(), ea[i].values.end(), eb[i].values.begin()), ea[i].name);
+    // The copy computes what the source computes (what inference derives from
+    // the parameters is refreshed too).
+    network<small> d(5);
+    copy_state(a, d);
+    std::vector<float> x(small::input_shape::size);
+    std::mt19937 rng(4);
+    std::normal_distribution<float> nd;
+    for (auto& v : x) v = nd(rng);
+    BOOST_TEST(a.forward(std::span<const float>(x)) == d.forward(std::span<const float>(x)));
+    network<other> c(3);
+    const auto before = std::vector<float>(c.parameters().begin(), c.parameters().end());
+    BOOST_CHECK_THROW(copy_state(a, c), ctseg::error);
+    BOOST_TEST(std::equal(before.begin(), before.end(), c.parameters().begin()));
 }

@@ -310,4 +310,125 @@ BOOST_AUTO_TEST_CASE(hard_dice) {
     BOOST_TEST(!error_of([&] { wrong.add(z, t, {1, 3, 6}, std::int64_t{255}); }).empty());
 }
 
+// Dice averaged over the classes present in each sample's non-ignored target,
+// computed the naive way: softmax, per-class sums, then the mean over present
+// classes, sample by sample.
+static double naive_present_dice(const std::vector<double>& z, const std::vector<std::int64_t>& t, const loss_shape& s,
+                                 std::optional<std::int64_t> ignore) {
+    double total = 0;
+    for (std::size_t n = 0; n < s.n; ++n) {
+        std::vector<double> inter(s.c, 0), prob(s.c, 0), gt(s.c, 0);
+        for (std::size_t i = 0; i < s.plane; ++i) {
+            const std::int64_t y = t[n * s.plane + i];
+            if (ignore && y == *ignore) continue;
+            double norm = 0;
+            std::vector<double> e(s.c);
+            for (std::size_t k = 0; k < s.c; ++k) norm += e[k] = std::exp(z[(n * s.c + k) * s.plane + i]);
+            for (std::size_t k = 0; k < s.c; ++k) {
+                const double p = e[k] / norm;
+                prob[k] += p;
+                if (std::size_t(y) == k) {
+                    inter[k] += p;
+                    gt[k] += 1;
+                }
+            }
+        }
+        double sum = 0;
+        int present = 0;
+        for (std::size_t k = 0; k < s.c; ++k)
+            if (gt[k] > 0) {
+                sum += (2 * inter[k] + dice_eps) / (prob[k] + gt[k] + dice_eps);
+                ++present;
+            }
+        if (present > 0) total += 1 - sum / present;
+    }
+    return total / double(s.n);
+}
+
+BOOST_AUTO_TEST_CASE(dice_over_present_classes) {
+    // N 3, C 4, plane 9: sample 0 has every class, sample 1 lacks classes 1
+    // and 3 (some pixels of class 3 are ignored, so it is absent all the same),
+    // sample 2 is entirely ignored.
+    auto p = random_problem({3, 4, 9}, std::int64_t{-1}, 21);
+    for (std::size_t i = 0; i < 4; ++i) p.target[i] = std::int64_t(i);
+    for (std::size_t i = 9; i < 18; ++i) p.target[i] = i % 3 == 0 ? -1 : (i % 2 == 0 ? 0 : 2);
+    for (std::size_t i = 18; i < 27; ++i) p.target[i] = -1;
+    for (loss_kind k : {loss_kind::dice, loss_kind::dice_ce}) {
+        loss_options<double> opt;
+        opt.kind = k;
+        opt.ignore_index = -1;
+        opt.dice_over = dice_average::present_classes;
+        const auto v = compute_loss(p.logits.data(), p.target.data(), p.shape, opt);
+        BOOST_TEST(v.dice == naive_present_dice(p.logits, p.target, p.shape, opt.ignore_index),
+                   boost::test_tools::tolerance(1e-13));
+        // Differs from the mean over every class (sample 1 lacks two classes).
+        opt.dice_over = dice_average::all_classes;
+        BOOST_TEST(std::abs(compute_loss(p.logits.data(), p.target.data(), p.shape, opt).dice - v.dice) > 1e-3);
+    }
+
+    // The logits of an absent class get a gradient only through the softmax of
+    // the present classes; with two classes, one absent everywhere, the loss
+    // is 1 - D of the present class alone (hand-computed).
+    {
+        const double z[] = {std::log(3.0), 0.0};  // p = (3/4, 1/4), target 0
+        const std::int64_t t[] = {0};
+        loss_options<double> opt;
+        opt.kind = loss_kind::dice;
+        opt.dice_over = dice_average::present_classes;
+        const double e = dice_eps;
+        BOOST_TEST(compute_loss(z, t, {1, 2, 1}, opt).total == 1 - (1.5 + e) / (1.75 + e),
+                   boost::test_tools::tolerance(1e-14));
+    }
+
+    // Finite differences, with and without ignored pixels and weights, on
+    // problems where some classes are absent from some samples.
+    for (auto ignore : {std::optional<std::int64_t>{}, std::optional<std::int64_t>{-1}})
+        for (unsigned seed : {31u, 32u}) {
+            auto q = random_problem({2, 5, 6}, ignore, seed);
+            for (auto& y : q.target)
+                if (y == 4 || (seed == 32u && y == 1)) y = 0;  // class 4 (and 1) absent
+            q.target[6] = 4;                                     // ... except class 4 once in sample 1
+            for (loss_kind k : {loss_kind::dice, loss_kind::dice_ce})
+                for (bool w : {false, true}) {
+                    loss_options<double> opt;
+                    opt.kind = k;
+                    opt.weight = w ? q.weight.data() : nullptr;
+                    opt.ignore_index = ignore;
+                    opt.dice_over = dice_average::present_classes;
+                    std::vector<double> grad(q.logits.size()), fd(q.logits.size()), x = q.logits;
+                    compute_loss(q.logits.data(), q.target.data(), q.shape, opt, grad.data());
+                    const double h = 1e-6;
+                    for (std::size_t i = 0; i < x.size(); ++i) {
+                        const double x0 = x[i];
+                        x[i] = x0 + h;
+                        const double up = compute_loss(x.data(), q.target.data(), q.shape, opt).total;
+                        x[i] = x0 - h;
+                        const double down = compute_loss(x.data(), q.target.data(), q.shape, opt).total;
+                        x[i] = x0;
+                        fd[i] = (up - down) / (2 * h);
+                    }
+                    BOOST_TEST_INFO("present-class dice, " << loss_name(k) << (w ? " weighted" : "") << (ignore ? " ignore" : ""));
+                    BOOST_TEST(rel_err(grad, fd) < 1e-7);
+                    if (k == loss_kind::dice)
+                        BOOST_TEST(compute_loss(q.logits.data(), q.target.data(), q.shape, opt).total ==
+                                       naive_present_dice(q.logits, q.target, q.shape, ignore),
+                                   boost::test_tools::tolerance(1e-13));
+                }
+        }
+
+    // Independent of the thread count, like the other losses.
+    auto r = random_problem({2, 3, 5000}, std::int64_t{-1}, 33);
+    for (auto& y : r.target)
+        if (y == 2 && &y < r.target.data() + 5000) y = 0;  // class 2 absent from sample 0
+    loss_options<double> opt;
+    opt.ignore_index = -1;
+    opt.dice_over = dice_average::present_classes;
+    std::vector<double> g1(r.logits.size()), gn(r.logits.size());
+    double v1 = 0;
+    tbb::task_arena one(1);
+    one.execute([&] { v1 = compute_loss(r.logits.data(), r.target.data(), r.shape, opt, g1.data()).total; });
+    BOOST_TEST(v1 == compute_loss(r.logits.data(), r.target.data(), r.shape, opt, gn.data()).total);
+    BOOST_TEST(g1 == gn);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -190,3 +190,33 @@ BOOST_AUTO_TEST_CASE(default_initialisation_is_pytorchs) {
     BOOST_TEST(std::equal(n.parameters().begin(), n.parameters().end(), same.parameters().begin()));
     BOOST_TEST(!std::equal(n.parameters().begin(), n.parameters().end(), other.parameters().begin()));
 }
+
+// Regression: the optimizer writes the parameters after the last forward pass
+// of an epoch; inference after fit (and the epoch's validation) must see the
+// new values, not the weights packed or norms folded before that step.
+BOOST_AUTO_TEST_CASE(inference_after_fit_uses_the_final_parameters) {
+    using B = bind<seq<conv<4, kernel<3>, padding<1>>, batch_norm<>, relu, conv<2, kernel<1>>>, shape<1, 8, 8>>;
+    network<B> net(3);
+    train::dataset<float> d;
+    d.count = 4;
+    std::mt19937 rng(9);
+    std::normal_distribution<float> nd;
+    for (std::size_t i = 0; i < d.count * 64; ++i) {
+        d.images.push_back(nd(rng));
+        d.labels.push_back(d.images.back() > 0 ? 1 : 0);
+    }
+    train::trainer_options o;
+    o.epochs = 2;
+    o.batch_size = 2;
+    o.adam.lr = 0.1;
+    o.progress = false;
+    train::trainer<B> t(net, o);
+    t.fit(d);
+    // An independent copy made from the state dict alone.
+    network<B> copy(0);
+    copy_state(net, copy);
+    const auto a = net.forward(std::span<const float>(d.images));
+    const auto b = copy.forward(std::span<const float>(d.images));
+    BOOST_REQUIRE_EQUAL(a.size(), b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) BOOST_TEST(a[i] == b[i], "output " << i << ": " << a[i] << " vs " << b[i]);
+}

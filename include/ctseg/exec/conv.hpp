@@ -58,13 +58,14 @@ std::vector<T> pack_weights(index_t oc_count, index_t ic_count, index_t ntaps, G
     constexpr index_t B = blocking<T>::ocb;
     const index_t nb = (oc_count + B - 1) / B;
     std::vector<T> w(std::size_t(nb * ic_count * ntaps * B), T(0));
-    for (index_t b = 0; b < nb; ++b)
+    parallel_for_each(nb, [&](index_t b) {
         for (index_t ic = 0; ic < ic_count; ++ic)
             for (index_t t = 0; t < ntaps; ++t)
                 for (index_t o = 0; o < B; ++o) {
                     const index_t oc = b * B + o;
                     if (oc < oc_count) w[std::size_t(((b * ic_count + ic) * ntaps + t) * B + o)] = get(oc, ic, t);
                 }
+    });
     return w;
 }
 
@@ -295,6 +296,12 @@ void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
             }
             return;
         }
+        // Transposed convolutions fold the stride's residues of the innermost
+        // dim into neighbouring virtual channels of one block.
+        constexpr index_t max_fold = 4;
+        const bool interleave = p.fold > 1 && p.fold <= max_fold && p.out_step[I] == p.fold && OCB % p.fold == 0;
+        alignas(64) T inter[NVMAX * L * max_fold];
+        alignas(64) T tmp2[NVMAX * L];
         for (index_t h = h0; h < h1; ++h) {
             const T* rowbase = nic > 0 ? buf.data() + (h - h0) * p.in_step[H] * rowlen : nullptr;
             // Flattened output position of this row's first element (excluding inner).
@@ -310,6 +317,36 @@ void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
                     const index_t rem = std::min<index_t>(NVMAX * L, OW - ow0);
                     const int nv = int((rem + L - 1) / L);
                     accumulate(rowbase ? rowbase + ow0 : nullptr, wb, nv);
+                    if (interleave) {
+                        // The fold residues of one channel are neighbours in the
+                        // output row: interleave them, then store contiguously.
+                        const index_t f = p.fold;
+                        for (int oo = 0; oo < OCB; oo += int(f)) {
+                            const index_t vc = blk * OCB + oo;
+                            if (vc >= OC) break;
+                            const index_t c = vc / f, first = ow0 * f + p.out_base[I];
+                            if (f == 2) {  // the common stride 2, as a loop the compiler vectorises
+                                for (int v = 0; v < nv; ++v) {
+                                    S::store(tmp + v * L, acc[oo][v]);
+                                    S::store(tmp2 + v * L, acc[oo + 1][v]);
+                                }
+                                for (index_t i = 0; i < rem; ++i) {
+                                    inter[2 * i] = tmp[i];
+                                    inter[2 * i + 1] = tmp2[i];
+                                }
+                            } else {
+                                for (index_t r = 0; r < f; ++r) {
+                                    for (int v = 0; v < nv; ++v) S::store(tmp + v * L, acc[oo + r][v]);
+                                    for (index_t i = 0; i < rem; ++i) inter[i * f + r] = tmp[i];
+                                }
+                            }
+                            const index_t cnt = std::min(rem * f, out.extent[I] - first);
+                            const auto ce = make_channel_epilogue(ep, n, c, out_plane);
+                            T* dst = out.data + n * out.batch_stride + c * out_plane;
+                            ce.apply(inter, dst + rowpos + first, cnt, rowpos + first);
+                        }
+                        continue;
+                    }
                     for (int oo = 0; oo < OCB; ++oo) {
                         const index_t vc = blk * OCB + oo;
                         if (vc >= OC) break;
@@ -429,27 +466,41 @@ void conv_pointwise(index_t ic, index_t oc, index_t batch, tensor_ref<const T, R
 
 }  // namespace detail
 
+// The weights [out][in][k0][k1]... rearranged for the micro-kernel. A caller
+// that runs one convolution many times (a network) packs once per weight
+// change and passes the result to conv_forward.
+template <class T, std::size_t R>
+std::vector<T> pack_conv_weights(const conv_geometry<R>& g, const T* weight) {
+    index_t ntaps = 1;
+    for (std::size_t d = 0; d < R; ++d) ntaps *= g.kernel[d];
+    const index_t IC = g.in_channels;
+    return detail::pack_weights<T>(g.out_channels, IC, ntaps, [&](index_t oc, index_t ic, index_t t) {
+        return weight[(oc * IC + ic) * ntaps + t];
+    });
+}
+
 // out = epilogue(conv(in, weight)); weight is [out][in][k0][k1]...; zero padding
 // g.pad on both sides of every dim. out.extent must be
-// floor((in + 2 pad - dilation (k - 1) - 1) / stride) + 1.
+// floor((in + 2 pad - dilation (k - 1) - 1) / stride) + 1. `packed`, when
+// given, is pack_conv_weights(g, weight).
 template <class T, std::size_t R>
 void conv_forward(const conv_geometry<R>& g, index_t batch, tensor_ref<const T, R> in, const T* weight,
-                  tensor_ref<T, R> out, const epilogue<T, R>& ep) {
+                  tensor_ref<T, R> out, const epilogue<T, R>& ep, const T* packed = nullptr) {
     assert(in.channels >= g.in_channels && out.channels >= g.out_channels);
-    index_t ntaps = 1;
     bool pointwise = true;
     for (std::size_t d = 0; d < R; ++d) {
         assert(out.extent[d] == (in.extent[d] + 2 * g.pad[d] - g.dilation[d] * (g.kernel[d] - 1) - 1) / g.stride[d] + 1);
-        ntaps *= g.kernel[d];
         pointwise = pointwise && g.kernel[d] == 1 && g.stride[d] == 1 && g.pad[d] == 0;
     }
     if (batch <= 0 || g.out_channels <= 0) return;
     const index_t IC = g.in_channels;
-    const auto wpk = detail::pack_weights<T>(g.out_channels, IC, ntaps, [&](index_t oc, index_t ic, index_t t) {
-        return weight[(oc * IC + ic) * ntaps + t];
-    });
+    std::vector<T> own;
+    if (!packed) {
+        own = pack_conv_weights<T, R>(g, weight);
+        packed = own.data();
+    }
     if (pointwise) {
-        detail::conv_pointwise<T, R>(IC, g.out_channels, batch, in, wpk.data(), out, ep);
+        detail::conv_pointwise<T, R>(IC, g.out_channels, batch, in, packed, out, ep);
         return;
     }
     detail::tap_plan<R> p;
@@ -463,7 +514,7 @@ void conv_forward(const conv_geometry<R>& g, index_t batch, tensor_ref<const T, 
         p.taps[d].resize(std::size_t(g.kernel[d]));
         for (index_t k = 0; k < g.kernel[d]; ++k) p.taps[d][std::size_t(k)] = k * g.dilation[d] - g.pad[d];
     }
-    detail::run_any_rank<T, R>(p, batch, in, wpk.data(), out, ep);
+    detail::run_any_rank<T, R>(p, batch, in, packed, out, ep);
 }
 
 }  // namespace ctseg::exec

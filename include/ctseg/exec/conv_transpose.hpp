@@ -16,52 +16,43 @@
 
 namespace ctseg::exec {
 
-// out = epilogue(conv_transpose(in, weight)); weight is [in][out][k0][k1]...;
-// out.extent must be (in - 1) stride - 2 pad + dilation (k - 1) + output_pad + 1.
-template <class T, std::size_t R>
-void conv_transpose_forward(const conv_transpose_geometry<R>& g, index_t batch, tensor_ref<const T, R> in,
-                            const T* weight, tensor_ref<T, R> out, const epilogue<T, R>& ep) {
-    assert(in.channels >= g.in_channels && out.channels >= g.out_channels);
-    index_t ktotal = 1, classes = 1;
-    for (std::size_t d = 0; d < R; ++d) {
-        assert(out.extent[d] == (in.extent[d] - 1) * g.stride[d] - 2 * g.pad[d] + g.dilation[d] * (g.kernel[d] - 1) +
-                                    g.output_pad[d] + 1);
-        ktotal *= g.kernel[d];
-        classes *= g.stride[d];
-    }
-    if (batch <= 0 || g.out_channels <= 0) return;
-    const index_t IC = g.in_channels, OC = g.out_channels;
+namespace detail {
 
-    // Residue classes of the outer dims run one after the other; the residues
-    // of the innermost dim are folded into virtual output channels (one pass
-    // writes whole output rows). The innermost taps are then the union over
-    // its residues, with zero weights where a residue lacks a tap.
+// Calls f(plan, kidx) for each residue class of the output (outer dims) that
+// holds outputs: the residue classes of the outer dims run one after the
+// other; the residues of the innermost dim are folded into virtual output
+// channels (one pass writes whole output rows). The innermost taps are then
+// the union over its residues, with zero weights where a residue lacks a tap.
+// kidx[d]: the kernel index of each tap of outer dim d.
+template <std::size_t R, class F>
+void for_each_residue_class(const conv_transpose_geometry<R>& g, const std::array<index_t, R>& out_extent, F&& f) {
     constexpr std::size_t I = R - 1;
+    index_t classes = 1;
+    for (std::size_t d = 0; d < I; ++d) classes *= g.stride[d];
     const index_t sI = g.stride[I];
-    classes /= sI;
     for (index_t cls = 0; cls < classes; ++cls) {
         std::array<index_t, R> r{};
         {
             index_t q = cls;
             for (std::size_t d = I; d-- > 0;) { r[d] = q % g.stride[d]; q /= g.stride[d]; }
         }
-        detail::tap_plan<R> p;
-        p.in_channels = IC;
-        p.out_channels = OC * sI;
+        tap_plan<R> p;
+        p.in_channels = g.in_channels;
+        p.out_channels = g.out_channels * sI;
         p.fold = sI;
-        std::array<std::vector<index_t>, R> kidx;  // kernel index of each tap (outer dims)
+        std::array<std::vector<index_t>, R> kidx;
         bool empty = false;
         for (std::size_t d = 0; d < R; ++d) {
             const index_t s = g.stride[d];
             const index_t rd = d == I ? 0 : r[d];
-            p.count[d] = rd < out.extent[d] ? (out.extent[d] - rd + s - 1) / s : 0;
+            p.count[d] = rd < out_extent[d] ? (out_extent[d] - rd + s - 1) / s : 0;
             if (p.count[d] == 0) empty = true;
             p.in_step[d] = 1;
             p.out_step[d] = s;
             p.out_base[d] = rd;
             // Output o = r + q s receives input i = (o + pad - k dilation) / s
             // when divisible, i.e. i = q + (r + pad - k dilation) / s.
-            const index_t nres = d == I ? std::min(s, out.extent[d]) : 1;
+            const index_t nres = d == I ? std::min(s, out_extent[d]) : 1;
             for (index_t rr = 0; rr < nres; ++rr)
                 for (index_t k = 0; k < g.kernel[d]; ++k) {
                     const index_t num = (d == I ? rr : rd) + g.pad[d] - k * g.dilation[d];
@@ -75,7 +66,24 @@ void conv_transpose_forward(const conv_transpose_geometry<R>& g, index_t batch, 
                     }
                 }
         }
-        if (empty) continue;
+        if (!empty) f(p, kidx);
+    }
+}
+
+}  // namespace detail
+
+// The weights [in][out][k0][k1]... rearranged for the micro-kernel, one block
+// per residue class of an output of extents `out_extent`. A caller that runs
+// one transposed convolution many times packs once per weight change.
+template <class T, std::size_t R>
+std::vector<T> pack_conv_transpose_weights(const conv_transpose_geometry<R>& g, const std::array<index_t, R>& out_extent,
+                                           const T* weight) {
+    constexpr std::size_t I = R - 1;
+    index_t ktotal = 1;
+    for (std::size_t d = 0; d < R; ++d) ktotal *= g.kernel[d];
+    const index_t IC = g.in_channels, OC = g.out_channels, sI = g.stride[I];
+    std::vector<T> all;
+    detail::for_each_residue_class<R>(g, out_extent, [&](const detail::tap_plan<R>& p, const std::array<std::vector<index_t>, R>& kidx) {
         const index_t ntaps = p.tap_count();
         const index_t nI = index_t(p.taps[I].size());
         const auto wpk = detail::pack_weights<T>(OC * sI, IC, ntaps, [&](index_t vc, index_t ic, index_t t) {
@@ -98,8 +106,32 @@ void conv_transpose_forward(const conv_transpose_geometry<R>& g, index_t batch, 
             for (std::size_t d = 0; d < R; ++d) kflat = kflat * g.kernel[d] + tk[d];
             return weight[(ic * OC + oc) * ktotal + kflat];
         });
-        detail::run_any_rank<T, R>(p, batch, in, wpk.data(), out, ep);
+        all.insert(all.end(), wpk.begin(), wpk.end());
+    });
+    return all;
+}
+
+// out = epilogue(conv_transpose(in, weight)); weight is [in][out][k0][k1]...;
+// out.extent must be (in - 1) stride - 2 pad + dilation (k - 1) + output_pad + 1.
+// `packed`, when given, is pack_conv_transpose_weights(g, out.extent, weight).
+template <class T, std::size_t R>
+void conv_transpose_forward(const conv_transpose_geometry<R>& g, index_t batch, tensor_ref<const T, R> in,
+                            const T* weight, tensor_ref<T, R> out, const epilogue<T, R>& ep, const T* packed = nullptr) {
+    assert(in.channels >= g.in_channels && out.channels >= g.out_channels);
+    for (std::size_t d = 0; d < R; ++d)
+        assert(out.extent[d] == (in.extent[d] - 1) * g.stride[d] - 2 * g.pad[d] + g.dilation[d] * (g.kernel[d] - 1) +
+                                    g.output_pad[d] + 1);
+    if (batch <= 0 || g.out_channels <= 0) return;
+    std::vector<T> own;
+    if (!packed) {
+        own = pack_conv_transpose_weights<T, R>(g, out.extent, weight);
+        packed = own.data();
     }
+    constexpr index_t B = detail::blocking<T>::ocb;
+    detail::for_each_residue_class<R>(g, out.extent, [&](const detail::tap_plan<R>& p, const auto&) {
+        detail::run_any_rank<T, R>(p, batch, in, packed, out, ep);
+        packed += ((p.out_channels + B - 1) / B) * p.in_channels * p.tap_count() * B;
+    });
 }
 
 }  // namespace ctseg::exec

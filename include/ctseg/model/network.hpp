@@ -3,14 +3,18 @@
 // threads may run inference on one network at once.
 #pragma once
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <random>
+#include <utility>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ctseg/error.hpp"
@@ -38,7 +42,8 @@ public:
     explicit network(std::uint64_t seed = 0)
         : values_(std::size_t(Bound::lowered.param_values)),
           counters_(std::size_t(Bound::lowered.counter_values)),
-          prepared_(std::size_t(Bound::graph.prepared_values)) {
+          prepared_(std::size_t(Bound::graph.prepared_values)),
+          packed_(std::size_t(Bound::graph.n_ops)) {
         initialize(seed);
     }
 
@@ -90,10 +95,117 @@ public:
         return out;
     }
 
-    // Recomputes what inference derives from the parameters (folded norms).
-    // Loading through interop calls it; call it after writing parameters yourself.
+    // Recomputes what inference derives from the parameters (folded norms,
+    // convolution weights packed for the kernels). Loading through interop and
+    // the trainer call it; call it after writing parameters yourself.
     void state_changed() {
+        fold_norms();
+        pack_weights();
+    }
+
+    // Time of one operation of a profiled forward pass (fused operations count once).
+    struct op_timing {
+        std::string_view path;  // the layer that emitted the operation
+        std::string_view kind;  // conv, conv_transpose, max_pool, ...
+        double seconds = 0;
+        double flops = 0;       // 2 x multiply-adds, convolutions only
+    };
+
+    // A forward pass that also reports where its time went, operation by operation.
+    std::vector<op_timing> profile(exec::index_t batch, const T* input, T* output) const {
+        if (batch <= 0) throw error("ctseg: profile: batch size must be positive, got " + std::to_string(batch));
+        std::vector<op_timing> timings;
+        const auto arena = arenas_->acquire(std::size_t(Bound::workspace_elements) * std::size_t(batch));
+        run(batch, input, output, arena.get(), &timings);
+        return timings;
+    }
+
+    // Runs `batch` samples: input N x C x extents, output N x C' x extents', both
+    // contiguous (PyTorch layout).
+    void forward(exec::index_t batch, const T* input, T* output) const {
+        if (batch <= 0) throw error("ctseg: forward: batch size must be positive, got " + std::to_string(batch));
+        const auto arena = arenas_->acquire(std::size_t(Bound::workspace_elements) * std::size_t(batch));
+        run(batch, input, output, arena.get());
+    }
+
+    // Convenience: batch size from the input length.
+    std::vector<T> forward(std::span<const T> input) const {
+        if (input.empty() || input.size() % input_size != 0)
+            throw error("ctseg: forward: input has " + std::to_string(input.size()) + " values, not a multiple of " +
+                        std::to_string(input_size) + " (one sample)");
+        const auto batch = exec::index_t(input.size() / input_size);
+        std::vector<T> out(std::size_t(batch) * output_size);
+        forward(batch, input.data(), out.data());
+        return out;
+    }
+
+    // Every parameter and buffer, laid out as Bound::lowered.params[i].offset says.
+    std::span<T> parameters() { return values_; }
+    std::span<const T> parameters() const { return values_; }
+    // Integer buffers (BatchNorm's num_batches_tracked), by Bound::lowered.params[i].offset.
+    std::span<std::int64_t> counters() { return counters_; }
+    std::span<const std::int64_t> counters() const { return counters_; }
+
+private:
+    struct aligned_delete {
+        void operator()(T* p) const { ::operator delete[](p, std::align_val_t{64}); }
+    };
+    using buffer = std::unique_ptr<T[], aligned_delete>;
+
+    // Arenas of finished forward passes, kept for the next ones: a fresh
+    // allocation of tens of megabytes comes from the kernel as untouched pages,
+    // and faulting them in on every call costs more than a small layer. One
+    // arena per concurrent call; a lease returns its arena when it ends.
+    class arena_pool {
+    public:
+        struct lease {
+            arena_pool* pool;
+            std::size_t size;
+            buffer data;
+            T* get() const noexcept { return data.get(); }
+            lease(arena_pool* p, std::size_t n, buffer b) : pool(p), size(n), data(std::move(b)) {}
+            lease(const lease&) = delete;
+            lease& operator=(const lease&) = delete;
+            ~lease() {
+                if (data) pool->give_back(size, std::move(data));
+            }
+        };
+        lease acquire(std::size_t elements) {
+            std::size_t size = elements;
+            buffer b = take(size);
+            if (!b && elements) b = buffer(static_cast<T*>(::operator new[](elements * sizeof(T), std::align_val_t{64})));
+            return {this, size, std::move(b)};
+        }
+
+    private:
+        // A kept arena of at least `size` elements (size becomes its own), or null.
+        buffer take(std::size_t& size) {
+            if (size == 0) return nullptr;
+            std::lock_guard lock(mutex_);
+            for (auto it = free_.begin(); it != free_.end(); ++it)
+                if (it->first >= size) {
+                    size = it->first;
+                    buffer b = std::move(it->second);
+                    free_.erase(it);
+                    return b;
+                }
+            return nullptr;
+        }
+        void give_back(std::size_t elements, buffer b) {
+            std::lock_guard lock(mutex_);
+            free_.emplace_back(elements, std::move(b));
+        }
+        std::mutex mutex_;
+        std::vector<std::pair<std::size_t, buffer>> free_;
+    };
+    static constexpr std::size_t R = rank;
+    template <class U>
+    using ref = exec::tensor_ref<U, R>;
+
+    // Folded norms: scale and shift per channel, or weights scaled in place.
+    void fold_norms() {
         constexpr const auto& g = Bound::graph;
+
         for (std::size_t i = 0; i < g.n_ops; ++i) {
             const auto& o = g.ops[i];
             if (o.removed || o.prepared < 0) continue;
@@ -127,41 +239,22 @@ public:
         }
     }
 
-    // Runs `batch` samples: input N x C x extents, output N x C' x extents', both
-    // contiguous (PyTorch layout).
-    void forward(exec::index_t batch, const T* input, T* output) const {
-        if (batch <= 0) throw error("ctseg: forward: batch size must be positive, got " + std::to_string(batch));
-        const std::size_t arena_size = std::size_t(Bound::workspace_elements) * std::size_t(batch);
-        std::unique_ptr<T[], aligned_delete> arena(
-            arena_size ? static_cast<T*>(::operator new[](arena_size * sizeof(T), std::align_val_t{64})) : nullptr);
-        run(batch, input, output, arena.get());
+
+    void pack_weights() {
+        constexpr const auto& g = Bound::graph;
+        for (std::size_t i = 0; i < g.n_ops; ++i) {
+            const auto& o = g.ops[i];
+            if (o.removed) continue;
+            const T* w = o.folded_norm ? prepared_.data() + o.prepared : o.weight >= 0 ? param(o.weight) : nullptr;
+            if (o.kind == plan::op_kind::conv)
+                packed_[i] = exec::pack_conv_weights<T, R>(model::detail::conv_geometry_of<R>(o), w);
+            else if (o.kind == plan::op_kind::conv_transpose) {
+                std::array<exec::index_t, R> extent{};
+                for (std::size_t d = 0; d < R; ++d) extent[d] = g.values[std::size_t(o.out)].extent[d];
+                packed_[i] = exec::pack_conv_transpose_weights<T, R>(model::detail::conv_transpose_geometry_of<R>(o), extent, w);
+            }
+        }
     }
-
-    // Convenience: batch size from the input length.
-    std::vector<T> forward(std::span<const T> input) const {
-        if (input.empty() || input.size() % input_size != 0)
-            throw error("ctseg: forward: input has " + std::to_string(input.size()) + " values, not a multiple of " +
-                        std::to_string(input_size) + " (one sample)");
-        const auto batch = exec::index_t(input.size() / input_size);
-        std::vector<T> out(std::size_t(batch) * output_size);
-        forward(batch, input.data(), out.data());
-        return out;
-    }
-
-    // Every parameter and buffer, laid out as Bound::lowered.params[i].offset says.
-    std::span<T> parameters() { return values_; }
-    std::span<const T> parameters() const { return values_; }
-    // Integer buffers (BatchNorm's num_batches_tracked), by Bound::lowered.params[i].offset.
-    std::span<std::int64_t> counters() { return counters_; }
-    std::span<const std::int64_t> counters() const { return counters_; }
-
-private:
-    struct aligned_delete {
-        void operator()(T* p) const { ::operator delete[](p, std::align_val_t{64}); }
-    };
-    static constexpr std::size_t R = rank;
-    template <class U>
-    using ref = exec::tensor_ref<U, R>;
 
     const T* param(int id) const { return values_.data() + Bound::lowered.params[std::size_t(id)].offset; }
     void fill(int id, T v) {
@@ -187,11 +280,12 @@ private:
         return r;
     }
 
-    void run(exec::index_t batch, const T* input, T* output, T* arena) const {
+    void run(exec::index_t batch, const T* input, T* output, T* arena, std::vector<op_timing>* timings = nullptr) const {
         constexpr const auto& g = Bound::graph;
         for (std::size_t i = 0; i < g.n_ops; ++i) {
             const plan::op_info& o = g.ops[i];
             if (o.removed) continue;
+            const auto started = timings ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
             const ref<T> out = view(o.out, batch, input, output, arena);
             const ref<const T> in = model::detail::as_const(view(o.in, batch, input, output, arena));
             // Folded norms bring their own bias, after the folded weights.
@@ -203,12 +297,13 @@ private:
             switch (o.kind) {
                 case plan::op_kind::conv: {
                     const T* w = o.folded_norm ? prepared_.data() + o.prepared : param(o.weight);
-                    exec::conv_forward<T, R>(model::detail::conv_geometry_of<R>(o), batch, in, w, out, ep);
+                    exec::conv_forward<T, R>(model::detail::conv_geometry_of<R>(o), batch, in, w, out, ep, packed_[i].data());
                     break;
                 }
                 case plan::op_kind::conv_transpose: {
                     const T* w = o.folded_norm ? prepared_.data() + o.prepared : param(o.weight);
-                    exec::conv_transpose_forward<T, R>(model::detail::conv_transpose_geometry_of<R>(o), batch, in, w, out, ep);
+                    exec::conv_transpose_forward<T, R>(model::detail::conv_transpose_geometry_of<R>(o), batch, in, w, out, ep,
+                                                       packed_[i].data());
                     break;
                 }
                 case plan::op_kind::max_pool:
@@ -244,12 +339,55 @@ private:
                     break;
                 }
             }
+            if (timings) {
+                const auto& row = Bound::lowered.rows[std::size_t(o.row)];
+                timings->push_back({row.path.view(), plan::op_kind_name(o.kind),
+                                    std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+                                    op_flops(o) * double(batch)});
+            }
         }
+    }
+
+    // 2 x multiply-adds of a (transposed) convolution per sample, else 0.
+    static double op_flops(const plan::op_info& o) {
+        constexpr const auto& g = Bound::graph;
+        if (o.kind != plan::op_kind::conv && o.kind != plan::op_kind::conv_transpose) return 0;
+        double taps = 1;
+        for (std::size_t d = 0; d < R; ++d) taps *= double(o.kernel[d]);
+        const auto& v = g.values[std::size_t(o.kind == plan::op_kind::conv ? o.out : o.in)];
+        double plane = 1;
+        for (std::size_t d = 0; d < R; ++d) plane *= double(v.extent[d]);
+        return 2.0 * plane * taps * double(o.in_channels) * double(o.out_channels);
     }
 
     std::vector<T> values_;
     std::vector<std::int64_t> counters_;
     std::vector<T> prepared_;
+    std::vector<std::vector<T>> packed_;  // per op: kernel-ready weights (convolutions only)
+    // Shared by copies of the network: each lease is exclusive, so sharing is safe.
+    std::shared_ptr<arena_pool> arenas_ = std::make_shared<arena_pool>();
 };
+
+// Copies every parameter and buffer of `from` into `to`, key by key: the same
+// network bound to another shape (train on small tiles, run on large ones), or
+// any two networks with the same state_dict. Checks every key and shape first
+// and leaves `to` untouched on a mismatch.
+template <class FromBound, class ToBound, class T>
+void copy_state(network<FromBound, T>& from, network<ToBound, T>& to) {
+    auto src = from.state_entries();
+    auto dst = to.state_entries();
+    if (src.size() != dst.size())
+        throw error("ctseg: copy_state: the source has " + std::to_string(src.size()) + " state entries, the target " +
+                    std::to_string(dst.size()));
+    for (std::size_t i = 0; i < src.size(); ++i)
+        if (src[i].name != dst[i].name || src[i].shape != dst[i].shape || (src[i].counter == nullptr) != (dst[i].counter == nullptr))
+            throw error("ctseg: copy_state: entry " + std::to_string(i) + " is '" + src[i].name + "' in the source but '" +
+                        dst[i].name + "' in the target, or their shapes differ");
+    for (std::size_t i = 0; i < src.size(); ++i) {
+        if (src[i].counter) *dst[i].counter = *src[i].counter;
+        else std::copy(src[i].values.begin(), src[i].values.end(), dst[i].values.begin());
+    }
+    to.state_changed();
+}
 
 }  // namespace ctseg

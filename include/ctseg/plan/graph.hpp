@@ -38,6 +38,22 @@ enum class op_kind : std::uint8_t {
     copy, tile, softmax, argmax
 };
 
+constexpr const char* op_kind_name(op_kind k) noexcept {
+    switch (k) {
+        case op_kind::conv: return "conv";
+        case op_kind::conv_transpose: return "conv_transpose";
+        case op_kind::max_pool: return "max_pool";
+        case op_kind::pointwise: return "pointwise";
+        case op_kind::batch_norm: return "batch_norm";
+        case op_kind::instance_norm: return "instance_norm";
+        case op_kind::copy: return "copy";
+        case op_kind::tile: return "tile";
+        case op_kind::softmax: return "softmax";
+        case op_kind::argmax: return "argmax";
+    }
+    return "?";
+}
+
 enum class act_kind : std::uint8_t { none, relu, leaky_relu, prelu };
 
 struct value_info {

@@ -13,6 +13,15 @@
 //             (sums over the positions i of sample n; eps = 1e-5; no weight)
 //   dice_ce = ce + dice
 //
+// With dice_average::present_classes, each sample averages only over the set
+// S_n of classes present in its non-ignored target (sum_i m_i g_ic > 0); a
+// class absent from the target contributes nothing (neither value nor
+// gradient), so a crop that misses a small structure is not pushed towards
+// predicting nothing of it, and a sample with S_n empty contributes 0:
+//
+//   dice    = (1/N) sum_n [S_n not empty] (1 - (1/|S_n|) sum_{c in S_n} D_nc),
+//   D_nc    = (2 sum_i m_i p_ic g_ic + eps) / (sum_i m_i p_ic + sum_i m_i g_ic + eps)
+//
 // Everything is accumulated in double. Pixels are reduced in fixed blocks whose
 // partial sums are added in block order, so the value and the gradient do not
 // depend on the number of threads.
@@ -46,6 +55,12 @@ constexpr const char* loss_name(loss_kind k) noexcept {
 
 inline constexpr double dice_eps = 1e-5;
 
+// Which (sample, class) Dice terms the dice loss averages.
+enum class dice_average {
+    all_classes,      // every class of every sample
+    present_classes,  // per sample, the classes present in its non-ignored target
+};
+
 // Sizes of a logits tensor N x C x plane (plane: product of the spatial extents).
 struct loss_shape {
     std::size_t n = 0;
@@ -59,6 +74,7 @@ struct loss_options {
     const T* weight = nullptr;                // N x plane per-pixel CE weights, or null (all 1)
     std::optional<std::int64_t> ignore_index;  // label of pixels that contribute nothing
     double eps = dice_eps;                    // Dice smoothing term
+    dice_average dice_over = dice_average::all_classes;
 };
 
 // Value of each part of a loss (ce and dice are 0 when the kind excludes them).
@@ -195,26 +211,38 @@ loss_value compute_loss(const T* logits, const std::int64_t* target, const loss_
     }
     const double denom_ce = std::max(1.0, mask_sum);
     loss_value r;
-    // Dice terms per (n, c): D = (2 I + eps) / den, den = P + G + eps.
-    std::vector<double> dice_d(inter.size()), dice_den(inter.size());
+    // Dice terms per (n, c): D = (2 I + eps) / den, den = P + G + eps, and the
+    // weight of each term in the mean: 1 / (N C), or 1 / (N |S_n|) for a class
+    // present in sample n and 0 for an absent one.
+    std::vector<double> dice_d(inter.size()), dice_den(inter.size()), dice_w(inter.size());
     if (want_ce) r.ce = ce_sum / denom_ce;
     if (want_dice) {
-        double mean = 0;
-        for (std::size_t j = 0; j < inter.size(); ++j) {
-            dice_den[j] = prob[j] + gt[j] + opt.eps;
-            dice_d[j] = (2 * inter[j] + opt.eps) / dice_den[j];
-            mean += dice_d[j];
+        const bool present_only = opt.dice_over == dice_average::present_classes;
+        double mean = 0, present_loss = 0;
+        for (std::size_t n = 0; n < N; ++n) {
+            std::size_t present = 0;
+            for (std::size_t k = 0; k < C; ++k) present += gt[n * C + k] > 0 ? 1 : 0;
+            const double w = 1.0 / static_cast<double>(N * (present_only ? std::max<std::size_t>(present, 1) : C));
+            double sample_sum = 0;
+            for (std::size_t k = 0; k < C; ++k) {
+                const std::size_t j = n * C + k;
+                dice_den[j] = prob[j] + gt[j] + opt.eps;
+                dice_d[j] = (2 * inter[j] + opt.eps) / dice_den[j];
+                dice_w[j] = present_only && gt[j] == 0 ? 0.0 : w;
+                mean += dice_d[j];
+                if (dice_w[j] != 0) sample_sum += dice_d[j];
+            }
+            if (present != 0) present_loss += (1.0 - sample_sum / static_cast<double>(present)) / static_cast<double>(N);
         }
-        r.dice = 1.0 - mean / static_cast<double>(N * C);
+        r.dice = present_only ? present_loss : 1.0 - mean / static_cast<double>(N * C);
     }
     r.total = r.ce + r.dice;
     if (!grad) return r;
 
     // Pass 2: the gradient, pixel by pixel.
     //   ce:   dL/dz_c = m w (p_c - g_c) / max(1, sum m)
-    //   dice: dL/dp_c = -m (2 g_c - D_nc) / (N C den_nc), then through the softmax:
-    //         dL/dz_c = p_c (a_c - sum_k a_k p_k)
-    const double inv_nc = 1.0 / static_cast<double>(N * C);
+    //   dice: dL/dp_c = -m w_nc (2 g_c - D_nc) / den_nc (w_nc: the term's weight
+    //         in the mean), then through the softmax: dL/dz_c = p_c (a_c - sum_k a_k p_k)
     exec::parallel_for_each(static_cast<exec::index_t>(nblocks), [&](exec::index_t b_) {
         const auto b = static_cast<std::size_t>(b_);
         const std::size_t n = b / blocks_per_sample;
@@ -236,7 +264,8 @@ loss_value compute_loss(const T* logits, const std::int64_t* target, const loss_
             if (want_dice) {
                 for (std::size_t k = 0; k < C; ++k) {
                     const double g = k == y ? 2.0 : 0.0;
-                    a[k] = -(g - dice_d[n * C + k]) * inv_nc / dice_den[n * C + k];
+                    const std::size_t j = n * C + k;
+                    a[k] = dice_w[j] == 0 ? 0.0 : -(g - dice_d[j]) * dice_w[j] / dice_den[j];
                     dot += a[k] * p[k];
                 }
             }

@@ -59,11 +59,17 @@ struct dataset {
 
 enum class optimizer_kind { sgd, adam, adamw };
 
+struct epoch_record {
+    std::size_t epoch = 0;  // 1-based
+    double train_loss = 0, val_loss = NAN, val_dice = NAN, lr = 0, seconds = 0;
+};
+
 struct trainer_options {
     std::size_t epochs = 10;
     std::size_t batch_size = 4;
     loss_kind loss = loss_kind::dice_ce;
     std::optional<std::int64_t> ignore_index;
+    dice_average dice_over = dice_average::all_classes;  // Dice term: every class, or those present per sample
     optimizer_kind optimizer = optimizer_kind::adam;
     sgd_options sgd{};
     adam_options adam{};
@@ -76,11 +82,8 @@ struct trainer_options {
     bool progress = true;                  // a progress line on standard error
     // Called after every optimizer step with the global iteration number (1-based).
     std::function<void(std::size_t)> on_iteration;
-};
-
-struct epoch_record {
-    std::size_t epoch = 0;  // 1-based
-    double train_loss = 0, val_loss = NAN, val_dice = NAN, lr = 0, seconds = 0;
+    // Called after every epoch, once its checkpoints and metrics.csv are written.
+    std::function<void(const epoch_record&)> on_epoch;
 };
 
 template <class Bound, class T = float>
@@ -110,14 +113,23 @@ public:
 
     // Trains until opt.epochs epochs are done (resuming first when asked).
     const std::vector<epoch_record>& fit(const dataset<T>& training, const dataset<T>* validation = nullptr) {
-        check(training, "training set");
+        return fit([&](std::size_t) -> const dataset<T>& { return training; }, validation);
+    }
+
+    // The same with a training set made afresh for every epoch (random crops,
+    // augmentation): `training_for(epoch)` must depend on the epoch number
+    // alone (seed it from it), so that a resumed run sees the same samples.
+    const std::vector<epoch_record>& fit(const std::function<const dataset<T>&(std::size_t epoch)>& training_for,
+                                         const dataset<T>* validation = nullptr) {
         if (validation) check(*validation, "validation set");
         if (!opt_.checkpoint_dir.empty()) std::filesystem::create_directories(opt_.checkpoint_dir);
         if (opt_.resume && !opt_.checkpoint_dir.empty() && std::filesystem::exists(opt_.checkpoint_dir / "last.safetensors"))
             load_checkpoint("last");
-        const std::size_t per_epoch = (training.count + opt_.batch_size - 1) / opt_.batch_size;
         for (std::size_t epoch = epochs_done_ + 1; epoch <= opt_.epochs; ++epoch) {
             const auto t0 = std::chrono::steady_clock::now();
+            const dataset<T>& training = training_for(epoch);
+            check(training, "training set");
+            const std::size_t per_epoch = (training.count + opt_.batch_size - 1) / opt_.batch_size;
             const auto order = visiting_order(training.count, epoch);
             double loss_sum = 0;
             std::size_t seen = 0;
@@ -131,6 +143,9 @@ public:
                 if (opt_.progress) progress(epoch, it + 1, per_epoch, loss_sum / double(seen), seen, t0);
                 if (opt_.on_iteration) opt_.on_iteration(step_);
             }
+            // The optimizer wrote the parameters after the last forward pass:
+            // refresh what inference derives from them before evaluating.
+            net_.state_changed();
             epoch_record r;
             r.epoch = epoch;
             r.train_loss = loss_sum / double(std::max<std::size_t>(seen, 1));
@@ -148,6 +163,7 @@ public:
                 save_checkpoint("last");
                 write_csv();
             }
+            if (opt_.on_epoch) opt_.on_epoch(r);
         }
         return history_;
     }
@@ -164,6 +180,7 @@ public:
             loss_options<T> lo;
             lo.kind = opt_.loss;
             lo.ignore_index = opt_.ignore_index;
+            lo.dice_over = opt_.dice_over;
             lo.weight = data.weights.empty() ? nullptr : data.weights.data() + first * out::plane;
             const loss_shape shape{n, out::channels, out::plane};
             loss_sum += compute_loss<T>(logits.data(), data.labels.data() + first * out::plane, shape, lo).total * double(n);
@@ -221,6 +238,7 @@ private:
         loss_options<T> lo;
         lo.kind = opt_.loss;
         lo.ignore_index = opt_.ignore_index;
+        lo.dice_over = opt_.dice_over;
         lo.weight = batch_weights_.empty() ? nullptr : batch_weights_.data();
         dlogits_.resize(n * out::size);
         const loss_value v = compute_loss<T>(t.output().data(), batch_labels_.data(), loss_shape{n, out::channels, out::plane}, lo,
