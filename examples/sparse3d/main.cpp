@@ -7,7 +7,9 @@
 // recipe and the measured results.
 //
 //   sparse3d run [--minutes M] [--minutes-2d M] [--threads T] [--out DIR] [--seed S] [--quick]
-//                [--iterations-3d N] [--iterations-2d N] [--data DIR]
+//                [--iterations-3d N] [--iterations-2d N] [--augment none|rs|elastic]
+//                [--coordinates zyx|yx|none] [--dice-all-classes] [--lr-3d LR] [--lr-2d LR]
+//                [--eval-every N] [--skip-2d] [--data DIR]
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -28,6 +30,7 @@
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
 
+#include "ctseg/data/augment.hpp"
 #include "ctseg/data/io.hpp"
 #include "ctseg/data/metrics.hpp"
 #include "ctseg/data/sparse.hpp"
@@ -394,6 +397,7 @@ struct options {
     bool skip_2d = false;
     std::size_t eval_every = 0;
     std::string coordinates = "none";  // position channels given: zyx, yx or none (the others stay zero)
+    std::string augment = "elastic";   // 3D windows: none, rs (rotation, scaling, gray values) or elastic (rs + deformation)
     bool dice_present = true;
 };
 
@@ -447,7 +451,8 @@ double parse_rate(std::string_view flag, const std::string& text) {
 options parse(int argc, char** argv) {
     if (argc < 2 || std::string_view(argv[1]) != "run")
         throw error("usage: sparse3d run [--minutes M] [--minutes-2d M] [--threads T] [--out DIR] [--seed S] [--quick] "
-                    "[--iterations-3d N] [--iterations-2d N] [--coordinates zyx|yx|none] [--dice-all-classes] [--lr-3d LR] "
+                    "[--iterations-3d N] [--iterations-2d N] [--augment none|rs|elastic] [--coordinates zyx|yx|none] "
+                    "[--dice-all-classes] [--lr-3d LR] "
                     "[--lr-2d LR] [--eval-every N] [--skip-2d] [--data DIR]");
     options o;
     bool minutes_given = false, minutes_2d_given = false;
@@ -478,7 +483,11 @@ options parse(int argc, char** argv) {
         else if (flag == "--lr-3d") o.lr3 = parse_rate(flag, value);
         else if (flag == "--lr-2d") o.lr2 = parse_rate(flag, value);
         else if (flag == "--eval-every") o.eval_every = std::size_t(parse_count(flag, value, 0, 1000000));
-        else if (flag == "--coordinates") {
+        else if (flag == "--augment") {
+            if (value != "none" && value != "rs" && value != "elastic")
+                throw error("sparse3d: --augment must be none, rs or elastic, got '" + value + "'");
+            o.augment = value;
+        } else if (flag == "--coordinates") {
             if (value != "zyx" && value != "yx" && value != "none")
                 throw error("sparse3d: --coordinates must be zyx, yx or none, got '" + value + "'");
             o.coordinates = value;
@@ -567,6 +576,36 @@ method_result run3d(const options& o, const subject& s, const std::vector<std::s
     train::trainer_options opt = common_training_options(o);
     opt.batch_size = 1;
     auto model3 = std::make_unique<network<train_net>>(o.seed);
+    // Augmentation of the windows: rotation about a random axis, scaling,
+    // gray values and (elastic) a smooth deformation; no flips, which would
+    // put a hemisphere's anatomy on the other side.
+    std::optional<data::augment_options> augment;
+    if (o.augment != "none") {
+        data::augment_options a;
+        a.p_rotation = 1;
+        a.max_rotation_deg = 15;
+        a.p_scale = 1;
+        a.scale_min = 0.85;
+        a.scale_max = 1.15;
+        a.image_interpolation = data::interpolation::linear;
+        a.p_gamma = 0.3;
+        a.gamma_min = 0.7;
+        a.gamma_max = 1.5;
+        a.p_contrast = 0.3;
+        a.contrast = 0.25;
+        a.p_brightness = 0.3;
+        a.brightness = 0.1;
+        if (o.augment == "elastic") {
+            a.p_elastic = 1;
+            a.elastic = data::elastic_kind::grid;
+            a.elastic_grid = 4;
+            a.elastic_sigma = 2;
+        }
+        augment = a;
+    }
+    const std::size_t warped_channels = o.coordinates == "none" ? 1 : in_channels;
+    data::image<float> window(warped_channels, {window3[0], window3[1], window3[2]}), window_out;
+    data::image<std::int64_t> window_labels(1, {window3[0], window3[1], window3[2]}), window_labels_out;
     auto make3 = [&](std::size_t epoch, train::dataset<float>& d) {
         std::mt19937_64 rng(o.seed * 0x9E3779B97F4A7C15ull + epoch * 7919 + 3);
         d.count = samples_per_epoch;
@@ -577,8 +616,17 @@ method_result run3d(const options& o, const subject& s, const std::vector<std::s
             const std::array<std::ptrdiff_t, 3> origin = {random_origin(c.g.d, window3[0], rng), random_origin(c.g.h, window3[1], rng),
                                                           random_origin(c.g.w, window3[2], rng)};
             float* image = d.images.data() + n * train_net::input_shape::size;
-            place3(s, c, annotated, origin, window3, &rng, image, d.labels.data() + n * V3);
+            std::int64_t* labels = d.labels.data() + n * V3;
+            place3(s, c, annotated, origin, window3, &rng, image, labels);
             drop_coordinates(o, image, V3);
+            if (augment) {
+                // Only the channels that carry something are resampled.
+                std::copy_n(image, warped_channels * V3, window.values.begin());
+                std::copy_n(labels, V3, window_labels.values.begin());
+                data::augment(window, window_labels, window_out, window_labels_out, *augment, rng());
+                std::copy_n(window_out.values.begin(), warped_channels * V3, image);
+                std::copy_n(window_labels_out.values.begin(), V3, labels);
+            }
         }
     };
     auto report = [&](std::size_t epochs_done) {
