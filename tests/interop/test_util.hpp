@@ -94,9 +94,9 @@ inline std::vector<std::byte> read_bytes(const fs::path& p) {
 }
 
 // Runs f, which must throw ctseg::error with a one-line message holding every
-// one of `parts`.
+// one of `parts`; returns the message.
 template <class F>
-void expect_error(F&& f, std::initializer_list<std::string_view> parts) {
+std::string expect_error(F&& f, std::initializer_list<std::string_view> parts) {
     try {
         f();
     } catch (const ctseg::error& e) {
@@ -104,9 +104,10 @@ void expect_error(F&& f, std::initializer_list<std::string_view> parts) {
         BOOST_TEST_MESSAGE("ctseg::error: " << m);
         for (auto p : parts) BOOST_TEST(m.find(p) != std::string::npos, "message '" << m << "' lacks '" << p << "'");
         BOOST_TEST(m.find('\n') == std::string::npos, "message '" << m << "' spans lines");
-        return;
+        return m;
     }
     BOOST_ERROR("no ctseg::error thrown");
+    return {};
 }
 
 }  // namespace ctseg_test

@@ -340,25 +340,16 @@ private:
                 }
             }
             if (timings) {
+                // The plan counts FLOPs per layer; a fused operation carries its convolution's.
                 const auto& row = Bound::lowered.rows[std::size_t(o.row)];
+                const bool conv_like = o.kind == plan::op_kind::conv || o.kind == plan::op_kind::conv_transpose;
                 timings->push_back({row.path.view(), plan::op_kind_name(o.kind),
                                     std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
-                                    op_flops(o) * double(batch)});
+                                    conv_like ? double(row.flops) * double(batch) : 0.0});
             }
         }
     }
 
-    // 2 x multiply-adds of a (transposed) convolution per sample, else 0.
-    static double op_flops(const plan::op_info& o) {
-        constexpr const auto& g = Bound::graph;
-        if (o.kind != plan::op_kind::conv && o.kind != plan::op_kind::conv_transpose) return 0;
-        double taps = 1;
-        for (std::size_t d = 0; d < R; ++d) taps *= double(o.kernel[d]);
-        const auto& v = g.values[std::size_t(o.kind == plan::op_kind::conv ? o.out : o.in)];
-        double plane = 1;
-        for (std::size_t d = 0; d < R; ++d) plane *= double(v.extent[d]);
-        return 2.0 * plane * taps * double(o.in_channels) * double(o.out_channels);
-    }
 
     std::vector<T> values_;
     std::vector<std::int64_t> counters_;

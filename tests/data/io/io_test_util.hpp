@@ -30,7 +30,8 @@ namespace io_test {
 
 namespace fs = std::filesystem;
 
-// Scratch directories and raw file bytes, shared with the interop tests.
+// Scratch directories, raw file bytes and error checks, shared with the interop tests.
+using ctseg_test::expect_error;
 using ctseg_test::read_bytes;
 using ctseg_test::temp_dir;
 using ctseg_test::write_bytes;
@@ -64,23 +65,6 @@ ctseg::data::image<T> pattern_image(std::size_t channels, std::vector<std::size_
     ctseg::data::image<T> img(channels, std::move(extents));
     for (std::size_t i = 0; i < img.values.size(); ++i) img.values[i] = pattern<T>(i);
     return img;
-}
-
-// Runs f, which must throw ctseg::error with a one-line message holding every
-// one of `parts`; returns the message.
-template <class F>
-std::string expect_error(F&& f, std::initializer_list<std::string_view> parts) {
-    try {
-        f();
-    } catch (const ctseg::error& e) {
-        const std::string m = e.what();
-        BOOST_TEST_MESSAGE("ctseg::error: " << m);
-        for (auto p : parts) BOOST_TEST(m.find(p) != std::string::npos, "message '" << m << "' lacks '" << p << "'");
-        BOOST_TEST(m.find('\n') == std::string::npos, "message '" << m << "' spans lines");
-        return m;
-    }
-    BOOST_ERROR("no ctseg::error thrown");
-    return {};
 }
 
 // Runs f, which may succeed or throw ctseg::error naming `file` (any other

@@ -3,6 +3,8 @@
 #define BOOST_TEST_MODULE data metrics
 #include <boost/test/unit_test.hpp>
 
+#include "error_text.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -121,18 +123,6 @@ std::vector<std::uint8_t> object(const image<std::int64_t>& img, std::int64_t k,
     for (std::size_t v = 0; v < o.size(); ++v) o[v] = img.values[v] == k && (!keep || (*keep)[v]);
     return o;
 }
-
-template <class F>
-std::string message_of(F&& f) {
-    try {
-        f();
-    } catch (const ctseg::error& e) {
-        return e.what();
-    }
-    return "(no ctseg::error)";
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 }  // namespace
 

@@ -4,6 +4,8 @@
 #define BOOST_TEST_MODULE data tiling
 #include <boost/test/unit_test.hpp>
 
+#include "error_text.hpp"
+
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -155,18 +157,6 @@ double max_diff(const image<float>& a, const image<float>& b) {
     for (std::size_t i = 0; i < a.values.size(); ++i) m = std::max(m, std::abs(double(a.values[i]) - double(b.values[i])));
     return m;
 }
-
-template <class F>
-std::string message_of(F&& f) {
-    try {
-        f();
-    } catch (const ctseg::error& e) {
-        return e.what();
-    }
-    return "(no ctseg::error)";
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 }  // namespace
 
