@@ -65,10 +65,17 @@ void run_case(const conv_case<R>& k, int variant, bool slices) {
     g.pad = k.pad;
     g.dilation = k.dilation;
     const auto before = y.buf;
-    ex::conv_forward<T, R>(g, k.batch, x.cref(), w.data(), y.ref(), ep.ep);
+    const auto expected = reference(k, x, w, ep);
     std::string what = "R=" + std::to_string(R) + " ic=" + std::to_string(k.ic) + " oc=" + std::to_string(k.oc) +
                        " variant=" + std::to_string(variant) + " T=" + (sizeof(T) == 4 ? "float" : "double");
-    check(y, before, reference(k, x, w, ep), what);
+    // Weights read in place (the last, partial block of output channels from a packed copy).
+    ex::conv_forward<T, R>(g, k.batch, x.cref(), w.data(), y.ref(), ep.ep);
+    check(y, before, expected, what + " weights in place");
+    // The same from pack_conv_weights.
+    y.buf = before;
+    const auto packed = ex::pack_conv_weights<T, R>(g, w.data());
+    ex::conv_forward<T, R>(g, k.batch, x.cref(), w.data(), y.ref(), ep.ep, packed.data());
+    check(y, before, expected, what + " packed weights");
 }
 
 template <class T>

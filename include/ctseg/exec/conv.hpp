@@ -6,10 +6,12 @@
 // channels and over a dense grid of taps whose input coordinate per dimension
 // is `o * in_step + a[tap]`. A task owns a set of output rows (all dims but the
 // innermost) of one sample and a group of output-channel blocks. It copies the
-// input rows it needs into a zero-padded buffer, with the innermost dimension
+// input rows it needs into a zero-padded buffer (a ring of the rows the
+// current output row reads, or all of its rows), with the innermost dimension
 // split into `in_step` phases so that every tap reads a contiguous run. The
 // micro-kernel keeps an (output channels x innermost run) block of
-// accumulators in vector registers and broadcasts packed weights.
+// accumulators in vector registers and broadcasts the weights, read in place
+// or packed; results go from the registers through the epilogue to the output.
 #pragma once
 #include <algorithm>
 #include <array>
@@ -69,27 +71,98 @@ std::vector<T> pack_weights(index_t oc_count, index_t ic_count, index_t ntaps, G
     return w;
 }
 
-// acc[o][v] = sum_ic sum_t w[ic][t][o] * in[ic * ic_stride + off[t] + v * L + lane]
-template <class T, int OCB, int NV>
-inline void micro_kernel(const T* in, index_t nic, index_t ic_stride, const index_t* off, index_t ntaps,
-                         const T* w, typename simd<T>::V (&acc)[OCB][NV]) {
+// Where the micro-kernel reads the weight of virtual output channel v at step
+// k = ic * taps + t: w[(v / OCB) * block_stride + (v % OCB) * channel_stride +
+// k * k_stride]. Packed weights (pack_weights): block_stride = ic * taps *
+// OCB, channel_stride = 1, k_stride = OCB. Weights in place, [out][in][taps]
+// as a convolution stores them: block_stride = OCB * ic * taps, channel_stride
+// = ic * taps, k_stride = 1, with the last block, when partial, read from a
+// packed copy `tail` (its missing channels zero, nothing read past the array).
+template <class T>
+struct weight_source {
+    const T* w = nullptr;
+    index_t block_stride = 0, channel_stride = 1, k_stride = 1;
+    const T* tail = nullptr;  // packed block `tail_block`, or null
+    index_t tail_block = -1;
+
+    static weight_source packed(const T* w, index_t ic, index_t taps, index_t ocb) { return {w, ic * taps * ocb, 1, ocb}; }
+};
+
+// acc[o][v] = sum_ic sum_t weight(o, ic * ntaps + t) * in[ic * ic_stride + off[t] + v * L + lane]
+// for NB blocks of OCB output channels, weight(b * OCB + o, k) at
+// w[b * wstride + o * cs + k * ks] (see weight_source).
+// Short runs (small NV) take several blocks so that every input vector loaded
+// feeds enough FMAs to keep both FMA pipes busy.
+template <class T, int OCB, int NB, int NV>
+__attribute__((noinline)) void micro_kernel(const T* in, index_t nic, index_t ic_stride, const index_t* off, index_t ntaps,
+                         const T* w, index_t wstride, index_t cs, index_t ks, typename simd<T>::V (&acc)[NB * OCB][NV]) {
     using S = simd<T>;
     constexpr int L = S::lanes;
-    for (int o = 0; o < OCB; ++o)
-        for (int v = 0; v < NV; ++v) acc[o][v] = S::splat(T(0));
+    // Accumulated in a local array indexed only by constants, and not
+    // inlined: the accumulators stay in registers whatever the caller does
+    // with `acc` (inlined, GCC may merge the two arrays and keep them in memory).
+    typename S::V r[NB * OCB][NV];
+    for (int o = 0; o < NB * OCB; ++o)
+        for (int v = 0; v < NV; ++v) r[o][v] = S::splat(T(0));
+    // One pointer per block, advanced by ks per step; the block's channels at
+    // multiples of cs from it (few address registers even with weights in place).
+    const T* wb[NB];
+    for (int b = 0; b < NB; ++b) wb[b] = w + b * wstride;
     for (index_t ic = 0; ic < nic; ++ic) {
         const T* p = in + ic * ic_stride;
         for (index_t t = 0; t < ntaps; ++t) {
             const T* q = p + off[t];
-            const T* wt = w + (ic * ntaps + t) * OCB;
-            for (int v = 0; v < NV; ++v) {
-                typename S::V x = S::load(q + v * L);
-                S::pin(x);
-                for (int o = 0; o < OCB; ++o) acc[o][v] = S::fma(x, S::splat(wt[o]), acc[o][v]);
+            if constexpr (NB == 1) {
+                // One weight vector per channel, the inputs loaded one at a time.
+                for (int v = 0; v < NV; ++v) {
+                    typename S::V x = S::load(q + v * L);
+                    S::pin(x);
+                    for (int o = 0; o < OCB; ++o) r[o][v] = S::fma(x, S::splat(wb[0][o * cs]), r[o][v]);
+                }
+            } else {
+                // All NV inputs held, each broadcast weight used NV times.
+                typename S::V x[NV];
+                for (int v = 0; v < NV; ++v) {
+                    x[v] = S::load(q + v * L);
+                    S::pin(x[v]);
+                }
+                for (int b = 0; b < NB; ++b)
+                    for (int o = 0; o < OCB; ++o) {
+                        const typename S::V wv = S::splat(wb[b][o * cs]);
+                        for (int v = 0; v < NV; ++v) r[b * OCB + o][v] = S::fma(x[v], wv, r[b * OCB + o][v]);
+                    }
             }
+            for (int b = 0; b < NB; ++b) wb[b] += ks;
         }
     }
+    for (int o = 0; o < NB * OCB; ++o)
+        for (int v = 0; v < NV; ++v) acc[o][v] = r[o][v];
 }
+
+// How a run of `vectors` output vectors is cut into micro-kernel calls: as
+// few chunks as possible of at most NVMAX vectors, their sizes differing by
+// at most one (6 + 6 + 4 -> 6 + 5 + 5, 6 + 2 -> 4 + 4), and how many blocks of
+// output channels each call takes so that it holds about NVMAX * OCB
+// accumulators.
+template <int NVMAX>
+struct run_split {
+    index_t chunks = 0;
+    int nv_hi = 0;       // the first `hi` chunks have nv_hi vectors, the rest nv_hi - 1
+    index_t hi = 0;
+    int blocks = 1;      // output-channel blocks per call
+
+    explicit run_split(index_t vectors) {
+        if (vectors <= 0) return;
+        chunks = (vectors + NVMAX - 1) / NVMAX;
+        nv_hi = int((vectors + chunks - 1) / chunks);
+        hi = vectors - index_t(nv_hi - 1) * chunks;
+        blocks = std::max(1, NVMAX / nv_hi);
+    }
+    int nv(index_t chunk) const { return chunk < hi ? nv_hi : nv_hi - 1; }
+    index_t first(index_t chunk) const {  // index of the chunk's first vector
+        return chunk < hi ? chunk * nv_hi : hi * nv_hi + (chunk - hi) * (nv_hi - 1);
+    }
+};
 
 template <class T>
 inline std::vector<T>& scratch() {
@@ -97,10 +170,10 @@ inline std::vector<T>& scratch() {
     return buf;
 }
 
-// Runs a tap plan; R >= 2. wpk from pack_weights with the plan's tap order
+// Runs a tap plan; R >= 2. The weights' taps in the plan's tap order
 // (row-major over dims).
 template <class T, std::size_t R>
-void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in, const T* wpk,
+void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in, const weight_source<T>& wsrc,
                   tensor_ref<T, R> out, const epilogue<T, R>& ep) {
     static_assert(R >= 2);
     using S = simd<T>;
@@ -139,18 +212,40 @@ void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
     const bool flat = s == 1 && p.in_step[H] == 1 && flat_eff > row_eff;
     const index_t M = flat ? OW + idx_max : row_vecs * L + idx_max;
     const index_t rowlen = s * M;
-
     // Outer planes (dims < H), row chunks along H, output-channel groups.
+    // A chunk has few enough rows that its copy of the input stays in L2 and,
+    // where a block of weights is large (several taps), enough outputs that
+    // every weight read feeds many FMAs; then there are enough tasks (channel
+    // groups if rows run out) for all threads.
     index_t planes = 1;
     for (std::size_t d = 0; d < H; ++d) planes *= p.count[d];
     const index_t rows = p.count[H];
     const index_t threads = concurrency();
     const index_t want = threads > 1 ? 4 * threads : 1;
-    index_t base = batch * planes;
-    index_t nchunks = std::min(rows, std::max<index_t>(1, (want + base - 1) / base));
-    index_t hc = (rows + nchunks - 1) / nchunks;
-    hc = std::min<index_t>(hc, 32);
-    nchunks = (rows + hc - 1) / hc;
+    const index_t base = batch * planes;
+    index_t box_other = 1;  // input rows per H row from the dims before H
+    for (std::size_t d = 0; d < H; ++d) box_other *= amax[d] - amin[d] + 1;
+    const index_t span_h = amax[H] - amin[H] + 1;  // input rows per output row along H
+    // Row by row (each chunk of input rows reused across the output-channel
+    // blocks) where a chunk of input is larger than a block of weights;
+    // else block by block (each block's weights reused across all rows). Row
+    // by row the buffer is a ring of the rows the current output row reads,
+    // each input row copied once per task.
+    const run_split<NVMAX> split(flat ? 0 : row_vecs);
+    const double chunk_bytes = double(nic) * double(box_other * span_h) * double(split.nv_hi * L + idx_max) * double(sizeof(T));
+    const double block_bytes = double(nic) * double(ntaps) * double(OCB) * double(sizeof(T));
+    const bool rows_first = !flat && chunk_bytes >= block_bytes;
+    const auto input_bytes = [&](index_t hc) {  // the buffer block by block
+        return double(nic) * double(box_other * ((hc - 1) * p.in_step[H] + span_h)) * double(rowlen) * double(sizeof(T));
+    };
+    constexpr double input_budget = 384.0 * 1024.0;   // bytes, well inside a core's L2
+    const index_t min_outputs = ntaps > 1 ? 256 : 1;  // output positions per chunk
+    const index_t tasks_per_base = std::max<index_t>(1, (want + base - 1) / base);
+    index_t hc = (rows + tasks_per_base - 1) / tasks_per_base;
+    while (!rows_first && hc > 1 && input_bytes(hc) > input_budget) --hc;
+    hc = std::min(rows, std::max(hc, (min_outputs + OW - 1) / OW));
+    index_t nchunks = (rows + hc - 1) / hc;
+    hc = (rows + nchunks - 1) / nchunks;
     index_t groups = 1;
     if (threads > 1 && base * nchunks < 2 * threads)
         groups = std::min(nblocks, (2 * threads + base * nchunks - 1) / (base * nchunks));
@@ -172,111 +267,218 @@ void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
             index_t q = pl;
             for (std::size_t d = H; d-- > 0;) { o[d] = q % p.count[d]; q /= p.count[d]; }
         }
-        // Box of input rows (dims < I).
+        // The input rows of the task, zero-padded, in a buffer
+        // [ic][outer row][H row][phase][M]: the outer rows are the input rows
+        // of the dims before H that the taps reach, the H rows a ring of
+        // `ring` rows of the box [lo[H], lo[H] + ext_h) (box row y in slot
+        // y % ring). Rows outside the input are zeros.
         std::array<index_t, R> lo{}, ext{};
+        index_t outer_rows = 1;
         for (std::size_t d = 0; d < H; ++d) {
             lo[d] = o[d] * p.in_step[d] + amin[d];
             ext[d] = amax[d] - amin[d] + 1;
+            outer_rows *= ext[d];
         }
         lo[H] = h0 * p.in_step[H] + amin[H];
-        ext[H] = (h1 - 1 - h0) * p.in_step[H] + amax[H] - amin[H] + 1;
-        index_t box = 1;
-        for (std::size_t d = 0; d < I; ++d) box *= ext[d];
-        const index_t ic_stride = box * rowlen;
+        const index_t ext_h = (h1 - 1 - h0) * p.in_step[H] + span_h;
+        const index_t ring = rows_first ? span_h : ext_h;
+        const index_t ic_stride = outer_rows * ring * rowlen;
+        const T* const src_n = in.data + n * in.batch_stride;
+        const index_t W = in.extent[I];
 
         std::vector<T>& buf = scratch<T>();
+        thread_local std::vector<index_t> outer_src;  // input row (of a plane) of each outer row at H = 0; -1 outside
         if (nic > 0) {
-            buf.assign(std::size_t(nic * ic_stride + (flat ? NVMAX * L + M : 0)), T(0));
+            const index_t used = nic * ic_stride, tail = flat ? NVMAX * L + M : 0;  // the flat path reads past the last row
+            if (buf.size() < std::size_t(used + tail)) buf.resize(std::size_t(used + tail));
+            std::fill(buf.data() + used, buf.data() + used + tail, T(0));
+            outer_src.assign(std::size_t(outer_rows), -1);
+            for (index_t ob = 0; ob < outer_rows; ++ob) {
+                index_t q = ob, row = 0;
+                std::array<index_t, R> x{};
+                bool inside = true;
+                for (std::size_t d = H; d-- > 0;) { x[d] = lo[d] + q % ext[d]; q /= ext[d]; }
+                for (std::size_t d = 0; d < H; ++d) {
+                    inside = inside && x[d] >= 0 && x[d] < in.extent[d];
+                    row = row * in.extent[d] + x[d];
+                }
+                if (inside) outer_src[std::size_t(ob)] = row * in.extent[H];
+            }
+        }
+        // f(source or null, destination) for the box rows y in [y0, y1) of channel ic.
+        auto for_rows = [&](index_t ic, index_t y0, index_t y1, auto&& f) {
+            for (index_t y = y0; y < y1; ++y) {
+                const index_t xh = lo[H] + y;
+                for (index_t ob = 0; ob < outer_rows; ++ob) {
+                    const index_t src = outer_src[std::size_t(ob)];
+                    f(src >= 0 && xh >= 0 && xh < in.extent[H] ? src_n + ic * in_plane + (src + xh) * W : nullptr,
+                      buf.data() + ic * ic_stride + (ob * ring + y % ring) * rowlen);
+                }
+            }
+        };
+        // Fills box rows [y0, y1) of every channel. One channel's rows are a
+        // short stream the hardware prefetcher barely learns: the rows of
+        // channels a few ahead are prefetched.
+        constexpr index_t line = index_t(64 / sizeof(T));
+        auto prefetch = [&](const T* src, T*) {
+            if (src)
+                for (index_t e = 0; e < W; e += line) __builtin_prefetch(src + e, 0, 2);
+        };
+        auto copy_rows = [&](index_t y0, index_t y1) {
+            constexpr index_t ahead = 2;
+            for (index_t ic = 0; ic < std::min(ahead, nic); ++ic) for_rows(ic, y0, y1, prefetch);
             for (index_t ic = 0; ic < nic; ++ic) {
-                const T* src_c = in.data + n * in.batch_stride + ic * in_plane;
-                for (index_t b = 0; b < box; ++b) {
-                    // Input coordinates of box row b.
-                    index_t q = b, off = 0, stride = 1;
-                    bool inside = true;
-                    std::array<index_t, R> x{};
-                    for (std::size_t d = I; d-- > 0;) { x[d] = lo[d] + q % ext[d]; q /= ext[d]; }
-                    for (std::size_t d = I; d-- > 0;) {
-                        if (x[d] < 0 || x[d] >= in.extent[d]) { inside = false; break; }
-                        off += x[d] * stride;
-                        stride *= in.extent[d];
+                if (ic + ahead < nic) for_rows(ic + ahead, y0, y1, prefetch);
+                for_rows(ic, y0, y1, [&](const T* src, T* dst) {
+                    if (!src) {
+                        std::fill(dst, dst + rowlen, T(0));
+                        return;
                     }
-                    if (!inside) continue;
-                    const T* src = src_c + off * in.extent[I];
-                    T* dst = buf.data() + ic * ic_stride + b * rowlen;
-                    const index_t W = in.extent[I];
                     for (index_t ph = 0; ph < s; ++ph) {
                         T* dp = dst + ph * M;
-                        // x = m * s + amin + ph in [0, W)
+                        // x = m * s + amin + ph in [0, W) for m in [m0, m1)
                         const index_t x0 = amin[I] + ph;
-                        index_t m0 = x0 >= 0 ? 0 : (-x0 + s - 1) / s;
-                        index_t m1 = x0 < W ? std::min(M, (W - 1 - x0) / s + 1) : 0;
+                        const index_t m0 = std::min(M, x0 >= 0 ? 0 : (-x0 + s - 1) / s);
+                        const index_t m1 = std::max(m0, x0 < W ? std::min(M, (W - 1 - x0) / s + 1) : 0);
+                        std::fill(dp, dp + m0, T(0));
                         if (s == 1) {
-                            if (m1 > m0) std::copy(src + x0 + m0, src + x0 + m1, dp + m0);
+                            std::copy(src + x0 + m0, src + x0 + m1, dp + m0);
                         } else {
                             for (index_t m = m0; m < m1; ++m) dp[m] = src[x0 + m * s];
                         }
+                        std::fill(dp + m1, dp + M, T(0));
                     }
-                }
+                });
             }
-        }
+        };
 
-        // Tap offsets for the first row h0 (row-major over dims).
-        std::vector<index_t> off(std::size_t(std::max<index_t>(ntaps, 1)));
-        if (ntaps > 0) {
+        // Buffer offsets of the taps (row-major over dims) for output row h.
+        // A single tap (pointwise, transposed convolutions): the micro-kernel
+        // runs one loop over the input channels, their offsets as its taps
+        // (with one tap the weight step ic * taps + t is the channel either way).
+        const bool one_tap = ntaps == 1 && nic > 1;
+        std::vector<index_t> off(std::size_t(std::max<index_t>(one_tap ? nic : ntaps, 1)));
+        auto tap_offsets = [&](index_t h) {
             for (index_t t = 0; t < ntaps; ++t) {
-                index_t q = t, row = 0, bstride = 1, inner = 0;
+                index_t q = t, ob = 0, y = 0, inner = 0, obstride = 1;
                 for (std::size_t d = R; d-- > 0;) {
                     const index_t nt = index_t(p.taps[d].size());
                     const index_t a = p.taps[d][std::size_t(q % nt)];
                     q /= nt;
                     if (d == I) {
                         inner = ((a - amin[I]) % s) * M + (a - amin[I]) / s;
+                    } else if (d == H) {
+                        y = h * p.in_step[H] + a - lo[H];
                     } else {
-                        const index_t xr = (d == H ? h0 : o[d]) * p.in_step[d] + a - lo[d];
-                        row += xr * bstride;
-                        bstride *= ext[d];
+                        ob += (o[d] * p.in_step[d] + a - lo[d]) * obstride;
+                        obstride *= ext[d];
                     }
                 }
-                off[std::size_t(t)] = row * rowlen + inner;
+                off[std::size_t(t)] = (ob * ring + y % ring) * rowlen + inner;
             }
-        }
+            if (one_tap)
+                for (index_t ic = nic; ic-- > 0;) off[std::size_t(ic)] = off[0] + ic * ic_stride;
+        };
+        const index_t k_channels = one_tap ? 1 : nic, k_taps = one_tap ? nic : nic > 0 ? ntaps : 0;
 
         alignas(64) T tmp[NVMAX * L];
-        typename S::V acc[OCB][NVMAX];
-        const index_t b0 = g * per_group, b1 = std::min(nblocks, b0 + per_group);
         auto row_position = [&](index_t h) {
             index_t rp = 0;
             for (std::size_t d = 0; d < I; ++d) rp = rp * out.extent[d] + (d == H ? h : o[d]) * p.out_step[d] + p.out_base[d];
             return rp * out.extent[I];
         };
-        // acc = the micro-kernel over nv vectors of outputs (nv picked at run time,
-        // the kernel instantiated for each count up to NVMAX).
-        auto accumulate = [&](const T* ib, const T* wb, int nv) {
-            auto block = [&]<int NV>() {
-                typename S::V a[OCB][NV];
-                micro_kernel<T, OCB, NV>(ib, nic, ic_stride, off.data(), nic > 0 ? ntaps : 0, wb, a);
-                for (int oo = 0; oo < OCB; ++oo)
-                    for (int v = 0; v < NV; ++v) acc[oo][v] = a[oo][v];
+        typename S::V acc[NVMAX * OCB][NVMAX];  // [channel of the call][vector]
+        const index_t b0 = g * per_group, b1 = std::min(nblocks, b0 + per_group);
+        // Stores `count` outputs of channel c from plane position pos, given
+        // as vectors vec(j) of L outputs each, through the epilogue.
+        auto store_vectors = [&](index_t c, index_t pos, index_t count, int nvec, auto&& vec) {
+            const auto ce = make_channel_epilogue(ep, n, c, out_plane);
+            T* dst = out.data + n * out.batch_stride + c * out_plane + pos;
+            for (int j = 0; j < nvec; ++j) {
+                const index_t i = index_t(j) * L;
+                if (i + L <= count) {
+                    S::store(dst + i, ce.template vector<S>(vec(j), ce.residual ? ce.residual + pos + i : nullptr));
+                } else if (i < count) {
+                    S::store(tmp, vec(j));
+                    ce.apply(tmp, dst + i, count - i, pos + i);
+                }
+            }
+        };
+        // acc = the micro-kernel over nb blocks from blk and nv vectors from ib;
+        // or, for outputs that are contiguous in a row (`to` not into_acc),
+        // straight from the registers through the epilogue to the `count`
+        // outputs from plane position pos of every channel (with stride-2
+        // residues folded: of every pair of virtual channels, interleaved).
+        // Instantiated for every nv up to NVMAX with the block counts run_split
+        // picks (NVMAX / nv for its longer chunks and NVMAX / (nv + 1) for the
+        // shorter ones) and with one block for the group's last blocks.
+        enum class sink { into_acc, contiguous, interleaved_pairs };
+        auto accumulate = [&](const T* ib, index_t blk, int nb, int nv, sink to = sink::into_acc, index_t pos = 0,
+                              index_t count = 0) {
+            const bool from_tail = blk == wsrc.tail_block;
+            const T* wb = from_tail ? wsrc.tail : wsrc.w + blk * wsrc.block_stride;
+            const index_t wstride = from_tail ? 0 : wsrc.block_stride, cs = from_tail ? 1 : wsrc.channel_stride,
+                          ks = from_tail ? OCB : wsrc.k_stride;
+            assert(!from_tail || nb == 1);
+            auto call = [&]<int NB, int NV>() {
+                typename S::V a[NB * OCB][NV];
+                micro_kernel<T, OCB, NB, NV>(ib, k_channels, ic_stride, off.data(), k_taps, wb, wstride, cs, ks, a);
+                if (to == sink::contiguous) {
+                    for (int oo = 0; oo < NB * OCB && blk * OCB + oo < OC; ++oo)
+                        store_vectors(blk * OCB + oo, pos, count, NV, [&](int j) { return a[oo][j]; });
+                } else if (to == sink::interleaved_pairs) {
+                    for (int oo = 0; oo + 1 < NB * OCB && blk * OCB + oo < OC; oo += 2) {
+                        typename S::V first_half[NV], second_half[NV];
+                        for (int v = 0; v < NV; ++v) interleave<T>(a[oo][v], a[oo + 1][v], first_half[v], second_half[v]);
+                        store_vectors((blk * OCB + oo) / 2, pos, count, 2 * NV, [&](int j) { return j % 2 ? second_half[j / 2] : first_half[j / 2]; });
+                    }
+                } else {
+                    for (int oo = 0; oo < NB * OCB; ++oo)
+                        for (int v = 0; v < NV; ++v) acc[oo][v] = a[oo][v];
+                }
+            };
+            auto with_nv = [&]<int NV>() {
+                constexpr int longer = NVMAX / NV, shorter = std::max(1, NVMAX / (NV + 1));
+                if (nb == longer) call.template operator()<longer, NV>();
+                else if (nb == shorter) call.template operator()<shorter, NV>();
+                else { assert(nb == 1); call.template operator()<1, NV>(); }
             };
             [&]<int... K>(std::integer_sequence<int, K...>) {
-                ((nv == K + 1 ? (block.template operator()<K + 1>(), 0) : 0), ...);
+                ((nv == K + 1 ? (with_nv.template operator()<K + 1>(), 0) : 0), ...);
             }(std::make_integer_sequence<int, NVMAX>{});
         };
+        // Blocks per call from blk: `most`, or one at the group's end and for a
+        // packed tail block.
+        const auto blocks_at = [&](index_t blk, int most) {
+            const bool tail_inside = wsrc.tail_block >= blk && wsrc.tail_block < blk + most;
+            return b1 - blk >= most && !tail_inside ? most : 1;
+        };
+        // f(ce, dst, shift) for each real output channel of a call left in acc,
+        // its nv vectors in tmp: ce its epilogue, dst its output plane, shift
+        // its innermost output offset.
+        const auto each_channel_in_tmp = [&](index_t blk, int nb, int nv, auto&& f) {
+            for (int oo = 0; oo < nb * OCB; ++oo) {
+                const index_t vc = blk * OCB + oo;
+                if (vc >= OC) break;
+                const index_t c = vc / p.fold;
+                for (int v = 0; v < nv; ++v) S::store(tmp + v * L, acc[oo][v]);
+                f(make_channel_epilogue(ep, n, c, out_plane), out.data + n * out.batch_stride + c * out_plane,
+                  p.out_base[I] + vc % p.fold);
+            }
+        };
         if (flat) {
+            if (nic > 0) copy_rows(0, ext_h);
+            tap_offsets(h0);
             const index_t run = (h1 - h0) * M;
-            for (index_t blk = b0; blk < b1; ++blk) {
-                const T* wb = wpk + blk * nic * ntaps * OCB;
-                for (index_t j0 = 0; j0 < run; j0 += NVMAX * L) {
-                    const index_t rem = std::min<index_t>(NVMAX * L, run - j0);
-                    const int nv = int((rem + L - 1) / L);
-                    accumulate(nic > 0 ? buf.data() + j0 : nullptr, wb, nv);
-                    for (int oo = 0; oo < OCB; ++oo) {
-                        const index_t vc = blk * OCB + oo;
-                        if (vc >= OC) break;
-                        const index_t c = vc / p.fold, shift = p.out_base[I] + vc % p.fold;
-                        for (int v = 0; v < nv; ++v) S::store(tmp + v * L, acc[oo][v]);
-                        const auto ce = make_channel_epilogue(ep, n, c, out_plane);
-                        T* dst = out.data + n * out.batch_stride + c * out_plane;
+            const run_split<NVMAX> run_parts((run + L - 1) / L);
+            for (index_t blk = b0; blk < b1;) {
+                const int nb = blocks_at(blk, run_parts.blocks);
+                for (index_t k = 0; k < run_parts.chunks; ++k) {
+                    const int nv = run_parts.nv(k);
+                    const index_t j0 = run_parts.first(k) * L;
+                    const index_t rem = std::min<index_t>(nv * L, run - j0);
+                    accumulate(nic > 0 ? buf.data() + j0 : nullptr, blk, nb, nv);
+                    each_channel_in_tmp(blk, nb, nv, [&](const channel_epilogue<T>& ce, T* dst, index_t shift) {
                         index_t i = 0;
                         while (i < rem) {
                             // One output row segment at a time.
@@ -284,95 +486,103 @@ void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
                             const index_t len = std::min(rem - i, M - ow);
                             const index_t valid = std::max<index_t>(0, std::min(len, OW - ow));
                             const index_t rp = row_position(h0 + r);
-                            for (index_t e = 0; e < valid; ++e) {
-                                const index_t oi = (ow + e) * p.out_step[I] + shift;
-                                if (oi >= out.extent[I]) break;
-                                dst[rp + oi] = ce(tmp[i + e], rp + oi);
+                            if (p.out_step[I] == 1) {
+                                const index_t pos = rp + ow + shift;
+                                const index_t cnt = std::min(valid, out.extent[I] - ow - shift);
+                                if (cnt > 0) ce.apply(tmp + i, dst + pos, cnt, pos);
+                            } else {
+                                for (index_t e = 0; e < valid; ++e) {
+                                    const index_t oi = (ow + e) * p.out_step[I] + shift;
+                                    if (oi >= out.extent[I]) break;
+                                    dst[rp + oi] = ce(tmp[i + e], rp + oi);
+                                }
                             }
                             i += len;
                         }
-                    }
+                    });
                 }
+                blk += nb;
             }
             return;
         }
         // Transposed convolutions fold the stride's residues of the innermost
         // dim into neighbouring virtual channels of one block.
         constexpr index_t max_fold = 4;
-        const bool interleave = p.fold > 1 && p.fold <= max_fold && p.out_step[I] == p.fold && OCB % p.fold == 0;
+        const bool interleaved = p.fold > 1 && p.fold <= max_fold && p.out_step[I] == p.fold && OCB % p.fold == 0;
         alignas(64) T inter[NVMAX * L * max_fold];
-        alignas(64) T tmp2[NVMAX * L];
-        for (index_t h = h0; h < h1; ++h) {
-            const T* rowbase = nic > 0 ? buf.data() + (h - h0) * p.in_step[H] * rowlen : nullptr;
-            // Flattened output position of this row's first element (excluding inner).
-            index_t rowpos = 0;
-            for (std::size_t d = 0; d < I; ++d) {
-                const index_t od = (d == H ? h : o[d]) * p.out_step[d] + p.out_base[d];
-                rowpos = rowpos * out.extent[d] + od;
+        // One micro-kernel call and its stores: blocks [blk, blk + nb), row h, chunk k.
+        auto run_chunk = [&](index_t blk, int nb, index_t h, index_t k) {
+            // Row by row the taps' offsets hold the row; block by block they are h0's.
+            const T* rowbase = nic <= 0 ? nullptr : buf.data() + (rows_first ? 0 : (h - h0) * p.in_step[H] * rowlen);
+            const index_t rowpos = row_position(h);
+            const int nv = split.nv(k);
+            const index_t ow0 = split.first(k) * L;
+            const index_t rem = std::min<index_t>(nv * L, OW - ow0);
+            if (p.out_step[I] == 1 && p.fold == 1) {
+                const index_t first = ow0 + p.out_base[I];
+                accumulate(rowbase ? rowbase + ow0 : nullptr, blk, nb, nv, sink::contiguous, rowpos + first,
+                           std::min(rem, out.extent[I] - first));
+                return;
             }
-            rowpos *= out.extent[I];
-            for (index_t blk = b0; blk < b1; ++blk) {
-                const T* wb = wpk + blk * nic * ntaps * OCB;
-                for (index_t ow0 = 0; ow0 < OW; ow0 += NVMAX * L) {
-                    const index_t rem = std::min<index_t>(NVMAX * L, OW - ow0);
-                    const int nv = int((rem + L - 1) / L);
-                    accumulate(rowbase ? rowbase + ow0 : nullptr, wb, nv);
-                    if (interleave) {
-                        // The fold residues of one channel are neighbours in the
-                        // output row: interleave them, then store contiguously.
-                        const index_t f = p.fold;
-                        for (int oo = 0; oo < OCB; oo += int(f)) {
-                            const index_t vc = blk * OCB + oo;
-                            if (vc >= OC) break;
-                            const index_t c = vc / f, first = ow0 * f + p.out_base[I];
-                            if (f == 2) {  // the common stride 2, as a loop the compiler vectorises
-                                for (int v = 0; v < nv; ++v) {
-                                    S::store(tmp + v * L, acc[oo][v]);
-                                    S::store(tmp2 + v * L, acc[oo + 1][v]);
-                                }
-                                for (index_t i = 0; i < rem; ++i) {
-                                    inter[2 * i] = tmp[i];
-                                    inter[2 * i + 1] = tmp2[i];
-                                }
-                            } else {
-                                for (index_t r = 0; r < f; ++r) {
-                                    for (int v = 0; v < nv; ++v) S::store(tmp + v * L, acc[oo + r][v]);
-                                    for (index_t i = 0; i < rem; ++i) inter[i * f + r] = tmp[i];
-                                }
-                            }
-                            const index_t cnt = std::min(rem * f, out.extent[I] - first);
-                            const auto ce = make_channel_epilogue(ep, n, c, out_plane);
-                            T* dst = out.data + n * out.batch_stride + c * out_plane;
-                            ce.apply(inter, dst + rowpos + first, cnt, rowpos + first);
-                        }
-                        continue;
+            if (interleaved && p.fold == 2) {
+                const index_t first = ow0 * 2 + p.out_base[I];
+                accumulate(rowbase ? rowbase + ow0 : nullptr, blk, nb, nv, sink::interleaved_pairs, rowpos + first,
+                           std::min(rem * 2, out.extent[I] - first));
+                return;
+            }
+            accumulate(rowbase ? rowbase + ow0 : nullptr, blk, nb, nv);
+            if (interleaved) {
+                // The fold residues of one channel are neighbours in the
+                // output row: interleave them, then store contiguously.
+                const index_t f = p.fold;
+                for (int oo = 0; oo < nb * OCB; oo += int(f)) {
+                    const index_t vc = blk * OCB + oo;
+                    if (vc >= OC) break;
+                    const index_t c = vc / f, first = ow0 * f + p.out_base[I];
+                    for (index_t r = 0; r < f; ++r) {
+                        for (int v = 0; v < nv; ++v) S::store(tmp + v * L, acc[oo + r][v]);
+                        for (index_t i = 0; i < rem; ++i) inter[i * f + r] = tmp[i];
                     }
-                    for (int oo = 0; oo < OCB; ++oo) {
-                        const index_t vc = blk * OCB + oo;
-                        if (vc >= OC) break;
-                        const index_t c = vc / p.fold, shift = p.out_base[I] + vc % p.fold;
-                        for (int v = 0; v < nv; ++v) S::store(tmp + v * L, acc[oo][v]);
-                        const auto ce = make_channel_epilogue(ep, n, c, out_plane);
-                        T* dst = out.data + n * out.batch_stride + c * out_plane;
-                        if (p.out_step[I] == 1 && p.fold == 1) {
-                            const index_t pos0 = rowpos + ow0 + shift;
-                            ce.apply(tmp, dst + pos0, rem, pos0);
-                        } else if (!ce.residual) {
-                            ce.apply(tmp, tmp, rem, 0);
-                            const index_t step = p.out_step[I];
-                            const index_t cnt = std::min(rem, (out.extent[I] - 1 - shift - ow0 * step) / step + 1);
-                            T* d0 = dst + rowpos + ow0 * step + shift;
-                            for (index_t i = 0; i < cnt; ++i) d0[i * step] = tmp[i];
-                        } else {
-                            for (index_t i = 0; i < rem; ++i) {
-                                const index_t oi = (ow0 + i) * p.out_step[I] + shift;
-                                if (oi >= out.extent[I]) break;
-                                dst[rowpos + oi] = ce(tmp[i], rowpos + oi);
-                            }
-                        }
+                    const index_t cnt = std::min(rem * f, out.extent[I] - first);
+                    const auto ce = make_channel_epilogue(ep, n, c, out_plane);
+                    T* dst = out.data + n * out.batch_stride + c * out_plane;
+                    ce.apply(inter, dst + rowpos + first, cnt, rowpos + first);
+                }
+                return;
+            }
+            each_channel_in_tmp(blk, nb, nv, [&](const channel_epilogue<T>& ce, T* dst, index_t shift) {
+                if (!ce.residual) {
+                    ce.apply(tmp, tmp, rem, 0);
+                    const index_t step = p.out_step[I];
+                    const index_t cnt = std::min(rem, (out.extent[I] - 1 - shift - ow0 * step) / step + 1);
+                    T* d0 = dst + rowpos + ow0 * step + shift;
+                    for (index_t i = 0; i < cnt; ++i) d0[i * step] = tmp[i];
+                } else {
+                    for (index_t i = 0; i < rem; ++i) {
+                        const index_t oi = (ow0 + i) * p.out_step[I] + shift;
+                        if (oi >= out.extent[I]) break;
+                        dst[rowpos + oi] = ce(tmp[i], rowpos + oi);
                     }
                 }
+            });
+        };
+        const auto nb_at = [&](index_t blk) { return blocks_at(blk, split.blocks); };
+        if (rows_first) {
+            index_t copied = 0;  // box rows copied so far
+            for (index_t h = h0; h < h1; ++h) {
+                const index_t first = (h - h0) * p.in_step[H], needed = first + span_h;
+                if (nic > 0) copy_rows(std::max(copied, first), needed);
+                copied = needed;
+                tap_offsets(h);
+                for (index_t k = 0; k < split.chunks; ++k)
+                    for (index_t blk = b0; blk < b1; blk += nb_at(blk)) run_chunk(blk, nb_at(blk), h, k);
             }
+        } else {
+            if (nic > 0) copy_rows(0, ext_h);
+            tap_offsets(h0);
+            for (index_t blk = b0; blk < b1; blk += nb_at(blk))
+                for (index_t h = h0; h < h1; ++h)
+                    for (index_t k = 0; k < split.chunks; ++k) run_chunk(blk, nb_at(blk), h, k);
         }
     });
 }
@@ -423,18 +633,24 @@ tap_plan<R + 1> lift(const tap_plan<R>& p) {
 }
 
 template <class T, std::size_t R>
-void run_any_rank(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in, const T* wpk,
+void run_any_rank(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in, const weight_source<T>& w,
                   tensor_ref<T, R> out, const epilogue<T, R>& ep) {
     if constexpr (R >= 2)
-        run_tap_plan<T, R>(p, batch, in, wpk, out, ep);
+        run_tap_plan<T, R>(p, batch, in, w, out, ep);
     else
-        run_tap_plan<T, R + 1>(lift(p), batch, lift(in), wpk, lift(out), lift(ep));
+        run_tap_plan<T, R + 1>(lift(p), batch, lift(in), w, lift(out), lift(ep));
+}
+// The same with weights from pack_weights.
+template <class T, std::size_t R>
+void run_any_rank(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in, const T* wpk,
+                  tensor_ref<T, R> out, const epilogue<T, R>& ep) {
+    run_any_rank<T, R>(p, batch, in, weight_source<T>::packed(wpk, p.in_channels, p.tap_count(), blocking<T>::ocb), out, ep);
 }
 
 // A pointwise (1x1, stride 1, no padding) convolution seen as rank 2: the
 // plane split as [rows][cols] with cols a product of trailing extents.
 template <class T, std::size_t R>
-void conv_pointwise(index_t ic, index_t oc, index_t batch, tensor_ref<const T, R> in, const T* wpk,
+void conv_pointwise(index_t ic, index_t oc, index_t batch, tensor_ref<const T, R> in, const weight_source<T>& w,
                     tensor_ref<T, R> out, const epilogue<T, R>& ep) {
     const index_t plane = out.plane();
     index_t cols = 1;
@@ -461,7 +677,7 @@ void conv_pointwise(index_t ic, index_t oc, index_t batch, tensor_ref<const T, R
     e2.residual_batch_stride = ep.residual_batch_stride;
     e2.residual_channels = ep.residual_channels;
     e2.residual_offset = ep.residual_offset;
-    run_tap_plan<T, 2>(p, batch, i2, wpk, o2, e2);
+    run_tap_plan<T, 2>(p, batch, i2, w, o2, e2);
 }
 
 }  // namespace detail
@@ -481,31 +697,45 @@ std::vector<T> pack_conv_weights(const conv_geometry<R>& g, const T* weight) {
 
 // out = epilogue(conv(in, weight)); weight is [out][in][k0][k1]...; zero padding
 // g.pad on both sides of every dim. out.extent must be
-// floor((in + 2 pad - dilation (k - 1) - 1) / stride) + 1. `packed`, when
-// given, is pack_conv_weights(g, weight).
+// floor((in + 2 pad - dilation (k - 1) - 1) / stride) + 1. The weights are
+// read in place; `packed`, when given, is pack_conv_weights(g, weight) and
+// read instead (one contiguous stream per block of output channels).
 template <class T, std::size_t R>
 void conv_forward(const conv_geometry<R>& g, index_t batch, tensor_ref<const T, R> in, const T* weight,
                   tensor_ref<T, R> out, const epilogue<T, R>& ep, const T* packed = nullptr) {
     assert(in.channels >= g.in_channels && out.channels >= g.out_channels);
     bool pointwise = true;
+    index_t ntaps = 1;
     for (std::size_t d = 0; d < R; ++d) {
         assert(out.extent[d] == (in.extent[d] + 2 * g.pad[d] - g.dilation[d] * (g.kernel[d] - 1) - 1) / g.stride[d] + 1);
         pointwise = pointwise && g.kernel[d] == 1 && g.stride[d] == 1 && g.pad[d] == 0;
+        ntaps *= g.kernel[d];
     }
     if (batch <= 0 || g.out_channels <= 0) return;
-    const index_t IC = g.in_channels;
-    std::vector<T> own;
-    if (!packed) {
-        own = pack_conv_weights<T, R>(g, weight);
-        packed = own.data();
+    const index_t IC = g.in_channels, OC = g.out_channels;
+    constexpr index_t B = detail::blocking<T>::ocb;
+    detail::weight_source<T> w;
+    std::vector<T> tail;
+    if (packed) {
+        w = detail::weight_source<T>::packed(packed, IC, ntaps, B);
+    } else {
+        w = {weight, B * IC * ntaps, IC * ntaps, 1};
+        if (OC % B != 0) {
+            const index_t last = OC / B;
+            tail = detail::pack_weights<T>(OC - last * B, IC, ntaps, [&](index_t oc, index_t ic, index_t t) {
+                return weight[((last * B + oc) * IC + ic) * ntaps + t];
+            });
+            w.tail = tail.data();
+            w.tail_block = last;
+        }
     }
     if (pointwise) {
-        detail::conv_pointwise<T, R>(IC, g.out_channels, batch, in, packed, out, ep);
+        detail::conv_pointwise<T, R>(IC, OC, batch, in, w, out, ep);
         return;
     }
     detail::tap_plan<R> p;
     p.in_channels = IC;
-    p.out_channels = g.out_channels;
+    p.out_channels = OC;
     for (std::size_t d = 0; d < R; ++d) {
         p.count[d] = out.extent[d];
         p.in_step[d] = g.stride[d];
@@ -514,7 +744,7 @@ void conv_forward(const conv_geometry<R>& g, index_t batch, tensor_ref<const T, 
         p.taps[d].resize(std::size_t(g.kernel[d]));
         for (index_t k = 0; k < g.kernel[d]; ++k) p.taps[d][std::size_t(k)] = k * g.dilation[d] - g.pad[d];
     }
-    detail::run_any_rank<T, R>(p, batch, in, packed, out, ep);
+    detail::run_any_rank<T, R>(p, batch, in, w, out, ep);
 }
 
 }  // namespace ctseg::exec

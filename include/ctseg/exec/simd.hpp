@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <type_traits>
 
 #include "ctseg/exec/geometry.hpp"
 
@@ -109,6 +110,37 @@ struct simd<double> {
 };
 #endif
 
+// lo, hi = the lanes of a and b interleaved (a0 b0 a1 b1 ...), lo the first
+// simd<T>::lanes of them: two vectors whose lanes are neighbours in memory, e.g. the
+// two stride residues of a transposed convolution's output row.
+template <class T, class S = simd<T>>
+inline void interleave(typename S::V a, typename S::V b, typename S::V& lo, typename S::V& hi) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float> && S::lanes == 16) {  // __m512
+        lo = _mm512_permutex2var_ps(a, _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), b);
+        hi = _mm512_permutex2var_ps(a, _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), b);
+        return;
+    }
+#elif defined(__AVX__)
+    if constexpr (std::is_same_v<T, float> && S::lanes == 8) {  // __m256
+        const __m256 l = _mm256_unpacklo_ps(a, b), h = _mm256_unpackhi_ps(a, b);  // per 128-bit half
+        lo = _mm256_permute2f128_ps(l, h, 0x20);
+        hi = _mm256_permute2f128_ps(l, h, 0x31);
+        return;
+    }
+#endif
+    constexpr int L = S::lanes;
+    T x[L], y[L], z[2 * L];
+    S::store(x, a);
+    S::store(y, b);
+    for (int i = 0; i < L; ++i) {
+        z[2 * i] = x[i];
+        z[2 * i + 1] = y[i];
+    }
+    lo = S::load(z);
+    hi = S::load(z + L);
+}
+
 // The epilogue for one output channel of one sample, in scalar form.
 template <class T>
 struct channel_epilogue {
@@ -135,6 +167,22 @@ struct channel_epilogue {
     void apply(const T* acc, T* out, index_t count, index_t pos0) const {
         if (residual) apply_with(acc, out, count, [r = residual + pos0](index_t i, T a) { return a + r[i]; });
         else apply_with(acc, out, count, [](index_t, T a) { return a; });
+    }
+
+    // The same on one vector of S (simd<T>) at `residual_at`, the residual
+    // elements of these outputs (ignored without a residual).
+    template <class S>
+    typename S::V vector(typename S::V acc, const T* residual_at) const {
+        using V = typename S::V;
+        V y = acc + S::splat(bias);
+        switch (act) {
+            case activation::none: break;
+            case activation::relu: y = y < S::splat(T(0)) ? S::splat(T(0)) : y; break;
+            case activation::leaky_relu:
+            case activation::prelu: y = y >= S::splat(T(0)) ? y : y * S::splat(slope); break;
+        }
+        if (residual) y += S::load(residual_at);
+        return y;
     }
 
 private:

@@ -96,7 +96,8 @@ public:
     }
 
     // Recomputes what inference derives from the parameters (folded norms,
-    // convolution weights packed for the kernels). Loading through interop and
+    // transposed-convolution weights packed per residue class; convolutions
+    // read their weights in place). Loading through interop and
     // the trainer call it; call it after writing parameters yourself.
     void state_changed() {
         fold_norms();
@@ -246,9 +247,7 @@ private:
             const auto& o = g.ops[i];
             if (o.removed) continue;
             const T* w = o.folded_norm ? prepared_.data() + o.prepared : o.weight >= 0 ? param(o.weight) : nullptr;
-            if (o.kind == plan::op_kind::conv)
-                packed_[i] = exec::pack_conv_weights<T, R>(model::detail::conv_geometry_of<R>(o), w);
-            else if (o.kind == plan::op_kind::conv_transpose) {
+            if (o.kind == plan::op_kind::conv_transpose) {
                 std::array<exec::index_t, R> extent{};
                 for (std::size_t d = 0; d < R; ++d) extent[d] = g.values[std::size_t(o.out)].extent[d];
                 packed_[i] = exec::pack_conv_transpose_weights<T, R>(model::detail::conv_transpose_geometry_of<R>(o), extent, w);
@@ -297,7 +296,7 @@ private:
             switch (o.kind) {
                 case plan::op_kind::conv: {
                     const T* w = o.folded_norm ? prepared_.data() + o.prepared : param(o.weight);
-                    exec::conv_forward<T, R>(model::detail::conv_geometry_of<R>(o), batch, in, w, out, ep, packed_[i].data());
+                    exec::conv_forward<T, R>(model::detail::conv_geometry_of<R>(o), batch, in, w, out, ep);
                     break;
                 }
                 case plan::op_kind::conv_transpose: {
@@ -354,7 +353,7 @@ private:
     std::vector<T> values_;
     std::vector<std::int64_t> counters_;
     std::vector<T> prepared_;
-    std::vector<std::vector<T>> packed_;  // per op: kernel-ready weights (convolutions only)
+    std::vector<std::vector<T>> packed_;  // per op: kernel-ready weights (transposed convolutions only)
     // Shared by copies of the network: each lease is exclusive, so sharing is safe.
     std::shared_ptr<arena_pool> arenas_ = std::make_shared<arena_pool>();
 };
