@@ -62,9 +62,10 @@ void set_flops(benchmark::State& state, double flops_per_iter) {
         benchmark::Counter(flops_per_iter * double(state.iterations()), benchmark::Counter::kIsRate);
 }
 
-// "Same" convolution C_in -> C_out, kernel k^R, spatial size S^R, bias + ReLU.
+// "Same" convolution C_in -> C_out, kernel k^R, spatial size S^R, bias + ReLU;
+// weights read in place, or packed once beforehand (pack_conv_weights).
 template <std::size_t R>
-void BM_conv_forward(benchmark::State& state, index_t ic, index_t oc, index_t k, index_t S) {
+void BM_conv_forward(benchmark::State& state, index_t ic, index_t oc, index_t k, index_t S, bool packed = false) {
     const auto g = conv_geom<R>(ic, oc, k);
     const index_t plane = ipow(S, R), taps = ipow(k, R);
     auto x = random_vec(ic * plane, 1), w = random_vec(oc * ic * taps, 2), b = random_vec(oc, 3);
@@ -74,8 +75,9 @@ void BM_conv_forward(benchmark::State& state, index_t ic, index_t oc, index_t k,
     ep.act = activation::relu;
     const auto in = ref<const float, R>(x.data(), ic, S);
     const auto out = ref<float, R>(y.data(), oc, S);
+    const std::vector<float> wpk = packed ? pack_conv_weights<float, R>(g, w.data()) : std::vector<float>{};
     for (auto _ : state) {
-        conv_forward<float, R>(g, 1, in, w.data(), out, ep);
+        conv_forward<float, R>(g, 1, in, w.data(), out, ep, packed ? wpk.data() : nullptr);
         benchmark::DoNotOptimize(y.data());
         benchmark::ClobberMemory();
     }
@@ -165,6 +167,7 @@ void BM_conv_backward_weights(benchmark::State& state, index_t ic, index_t oc, i
 
 // BENCHMARK_CAPTURE pastes the function name into an identifier: no template-ids there.
 void conv_forward_2d(benchmark::State& s, index_t ic, index_t oc, index_t k, index_t S) { BM_conv_forward<2>(s, ic, oc, k, S); }
+void conv_forward_2d_packed(benchmark::State& s, index_t ic, index_t oc, index_t k, index_t S) { BM_conv_forward<2>(s, ic, oc, k, S, true); }
 void conv_forward_3d(benchmark::State& s, index_t ic, index_t oc, index_t k, index_t S) { BM_conv_forward<3>(s, ic, oc, k, S); }
 void conv_transpose_forward_2d(benchmark::State& s, index_t ic, index_t oc, index_t S) { BM_conv_transpose_forward<2>(s, ic, oc, S); }
 void conv_transpose_forward_3d(benchmark::State& s, index_t ic, index_t oc, index_t S) { BM_conv_transpose_forward<3>(s, ic, oc, S); }
@@ -176,6 +179,16 @@ void conv_backward_weights_2d(benchmark::State& s, index_t ic, index_t oc, index
 }  // namespace
 
 BENCHMARK_CAPTURE(conv_forward_2d, 3x3_64to64_128x128, 64, 64, 3, 128)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(conv_forward_2d_packed, 3x3_64to64_128x128, 64, 64, 3, 128)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+// Wide rows (a ring of input rows), short rows (several channel blocks per
+// call) and rows shorter than a vector pair (rows run flat), as in unet2d/bench.
+BENCHMARK_CAPTURE(conv_forward_2d, 3x3_32to32_256x256, 32, 32, 3, 256)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(conv_forward_2d, 3x3_256to256_32x32, 256, 256, 3, 32)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(conv_forward_2d, 3x3_512to512_16x16, 512, 512, 3, 16)
     ->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(conv_forward_2d, 1x1_256to256_32x32, 256, 256, 1, 32)
     ->Unit(benchmark::kMillisecond)->UseRealTime();
