@@ -273,11 +273,10 @@ void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
         // `ring` rows of the box [lo[H], lo[H] + ext_h) (box row y in slot
         // y % ring). Rows outside the input are zeros.
         std::array<index_t, R> lo{}, ext{};
-        index_t outer_rows = 1;
+        const index_t outer_rows = box_other;
         for (std::size_t d = 0; d < H; ++d) {
             lo[d] = o[d] * p.in_step[d] + amin[d];
             ext[d] = amax[d] - amin[d] + 1;
-            outer_rows *= ext[d];
         }
         lo[H] = h0 * p.in_step[H] + amin[H];
         const index_t ext_h = (h1 - 1 - h0) * p.in_step[H] + span_h;
