@@ -7,6 +7,7 @@
 #include <limits>
 #include <optional>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <oneapi/tbb/task_arena.h>
@@ -47,11 +48,8 @@ problem random_problem(loss_shape s, std::optional<std::int64_t> ignore, unsigne
     return p;
 }
 
-void check_finite_differences(const problem& p, loss_kind kind, bool use_weight, std::optional<std::int64_t> ignore) {
-    loss_options<double> opt;
-    opt.kind = kind;
-    opt.weight = use_weight ? p.weight.data() : nullptr;
-    opt.ignore_index = ignore;
+// The analytic gradient of the loss against central differences of its value.
+void check_gradient(const problem& p, const loss_options<double>& opt, const std::string& what) {
     std::vector<double> grad(p.logits.size());
     compute_loss(p.logits.data(), p.target.data(), p.shape, opt, grad.data());
     std::vector<double> fd(p.logits.size());
@@ -66,8 +64,16 @@ void check_finite_differences(const problem& p, loss_kind kind, bool use_weight,
         x[i] = x0;
         fd[i] = (up - down) / (2 * h);
     }
-    BOOST_TEST_INFO("loss " << loss_name(kind) << (use_weight ? " weighted" : "") << (ignore ? " ignore" : ""));
+    BOOST_TEST_INFO(what);
     BOOST_TEST(rel_err(grad, fd) < 1e-7);
+}
+
+void check_finite_differences(const problem& p, loss_kind kind, bool use_weight, std::optional<std::int64_t> ignore) {
+    loss_options<double> opt;
+    opt.kind = kind;
+    opt.weight = use_weight ? p.weight.data() : nullptr;
+    opt.ignore_index = ignore;
+    check_gradient(p, opt, std::string("loss ") + loss_name(kind) + (use_weight ? " weighted" : "") + (ignore ? " ignore" : ""));
 }
 
 }  // namespace
@@ -395,20 +401,8 @@ BOOST_AUTO_TEST_CASE(dice_over_present_classes) {
                     opt.weight = w ? q.weight.data() : nullptr;
                     opt.ignore_index = ignore;
                     opt.dice_over = dice_average::present_classes;
-                    std::vector<double> grad(q.logits.size()), fd(q.logits.size()), x = q.logits;
-                    compute_loss(q.logits.data(), q.target.data(), q.shape, opt, grad.data());
-                    const double h = 1e-6;
-                    for (std::size_t i = 0; i < x.size(); ++i) {
-                        const double x0 = x[i];
-                        x[i] = x0 + h;
-                        const double up = compute_loss(x.data(), q.target.data(), q.shape, opt).total;
-                        x[i] = x0 - h;
-                        const double down = compute_loss(x.data(), q.target.data(), q.shape, opt).total;
-                        x[i] = x0;
-                        fd[i] = (up - down) / (2 * h);
-                    }
-                    BOOST_TEST_INFO("present-class dice, " << loss_name(k) << (w ? " weighted" : "") << (ignore ? " ignore" : ""));
-                    BOOST_TEST(rel_err(grad, fd) < 1e-7);
+                    check_gradient(q, opt, std::string("present-class dice, ") + loss_name(k) + (w ? " weighted" : "") +
+                                               (ignore ? " ignore" : ""));
                     if (k == loss_kind::dice)
                         BOOST_TEST(compute_loss(q.logits.data(), q.target.data(), q.shape, opt).total ==
                                        naive_present_dice(q.logits, q.target, q.shape, ignore),
