@@ -408,44 +408,41 @@ void drop_coordinates(const options& o, float* sample, std::size_t voxels) {
     if (o.coordinates == "none") std::fill_n(sample + 2 * voxels, 2 * voxels, 0.0f);
 }
 
-long parse_count(std::string_view flag, const std::string& text, long lo, long hi) {
+// The whole of `text` read by `read` (std::stol, std::stod), or nothing when it
+// is not a number or has anything after one.
+template <class Read>
+auto whole_number(const std::string& text, Read&& read) -> std::optional<decltype(read(text, nullptr))> {
     std::size_t used = 0;
-    long v = 0;
     try {
-        v = std::stol(text, &used);
+        const auto v = read(text, &used);
+        if (used == text.size()) return v;
     } catch (const std::exception&) {
-        used = 0;
     }
-    if (used != text.size() || v < lo || v > hi)
-        throw error("sparse3d: " + std::string(flag) + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+    return std::nullopt;
+}
+constexpr auto read_long = [](const std::string& t, std::size_t* used) { return std::stol(t, used); };
+constexpr auto read_double = [](const std::string& t, std::size_t* used) { return std::stod(t, used); };
+
+long parse_count(std::string_view flag, const std::string& text, long lo, long hi) {
+    const auto v = whole_number(text, read_long);
+    if (!v || *v < lo || *v > hi)
+        throw error(std::string(flag) + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
                     "], got '" + text + "'");
-    return v;
+    return *v;
 }
 
 double parse_minutes(std::string_view flag, const std::string& text) {
-    std::size_t used = 0;
-    double v = -1;
-    try {
-        v = std::stod(text, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    if (used != text.size() || !(v > 0 && v <= 24 * 60))
-        throw error("sparse3d: " + std::string(flag) + " must be a number of minutes in (0, 1440], got '" + text + "'");
-    return v;
+    const auto v = whole_number(text, read_double);
+    if (!v || !(*v > 0 && *v <= 24 * 60))
+        throw error(std::string(flag) + " must be a number of minutes in (0, 1440], got '" + text + "'");
+    return *v;
 }
 
 double parse_rate(std::string_view flag, const std::string& text) {
-    std::size_t used = 0;
-    double v = -1;
-    try {
-        v = std::stod(text, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    if (used != text.size() || !(v > 0 && v < 1))
-        throw error("sparse3d: " + std::string(flag) + " must be a learning rate in (0, 1), got '" + text + "'");
-    return v;
+    const auto v = whole_number(text, read_double);
+    if (!v || !(*v > 0 && *v < 1))
+        throw error(std::string(flag) + " must be a learning rate in (0, 1), got '" + text + "'");
+    return *v;
 }
 
 options parse(int argc, char** argv) {
@@ -470,7 +467,7 @@ options parse(int argc, char** argv) {
             o.skip_2d = true;
             continue;
         }
-        if (i + 1 >= argc) throw error("sparse3d: " + std::string(flag) + " needs a value");
+        if (i + 1 >= argc) throw error(std::string(flag) + " needs a value");
         const std::string value = argv[++i];
         if (flag == "--minutes") o.minutes = parse_minutes(flag, value), minutes_given = true;
         else if (flag == "--minutes-2d") o.minutes_2d = parse_minutes(flag, value), minutes_2d_given = true;
@@ -485,14 +482,14 @@ options parse(int argc, char** argv) {
         else if (flag == "--eval-every") o.eval_every = std::size_t(parse_count(flag, value, 0, 1000000));
         else if (flag == "--augment") {
             if (value != "none" && value != "rs" && value != "elastic")
-                throw error("sparse3d: --augment must be none, rs or elastic, got '" + value + "'");
+                throw error("--augment must be none, rs or elastic, got '" + value + "'");
             o.augment = value;
         } else if (flag == "--coordinates") {
             if (value != "zyx" && value != "yx" && value != "none")
-                throw error("sparse3d: --coordinates must be zyx, yx or none, got '" + value + "'");
+                throw error("--coordinates must be zyx, yx or none, got '" + value + "'");
             o.coordinates = value;
         } else
-            throw error("sparse3d: unknown option " + std::string(flag));
+            throw error("unknown option " + std::string(flag));
     }
     if (o.quick) {
         if (!minutes_given) o.minutes = 1;
