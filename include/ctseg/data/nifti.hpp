@@ -300,6 +300,35 @@ inline header_facts read_header(byte_reader& r, std::span<const std::byte> bytes
     return f;
 }
 
+// The stored image of a checked header: fill(bytes) reads its data bytes as
+// the file holds them; they are then put in host byte order.
+template <class Fill>
+stored_image stored_from(const header_facts& f, Fill&& fill) {
+    stored_image out;
+    out.info = f.info;
+    out.values = io::make_values(out.info.stored, static_cast<std::size_t>(f.data_bytes / f.element_size));
+    auto dst = io::value_bytes(out.values);
+    fill(dst);
+    if (f.swapped && f.element_size > 1)
+        nifti_swap_Nbytes(dst.size() / f.element_size, static_cast<int>(f.element_size), dst.data());
+    out.scaled = f.scaled;
+    out.slope = f.slope;
+    out.intercept = f.intercept;
+    return out;
+}
+
+// The checked header of an uncompressed file, read in place; nothing for a
+// gzip-compressed one (read whole and decompressed instead).
+inline std::optional<header_facts> plain_file_header(interop::input_file& in) {
+    std::byte raw[header_size];
+    const std::size_t got = static_cast<std::size_t>(std::min<std::uint64_t>(in.size(), header_size));
+    in.read_at(0, std::span(raw, got));
+    if (is_gzip(std::span<const std::byte>(raw, got))) return std::nullopt;
+    header_facts f = check_header(raw, got, in.name(), false);
+    check_file_size(f, in.size(), in.name());
+    return f;
+}
+
 }  // namespace detail
 
 inline image_info probe(std::span<const std::byte> bytes, const std::string& file) {
@@ -321,22 +350,14 @@ inline stored_image decode(std::span<const std::byte> bytes, const std::string& 
             throw error(file + ": truncated: the data end before vox_offset " + std::to_string(f.vox_offset));
         left -= n;
     }
-    stored_image out;
-    out.info = std::move(f.info);
-    out.values = detail::io::make_values(out.info.stored, static_cast<std::size_t>(f.data_bytes / f.element_size));
-    auto dst = detail::io::value_bytes(out.values);
-    const std::size_t got = r.read(dst.data(), dst.size());
-    if (got != dst.size())
-        throw error(file + ": truncated: " + std::to_string(got) + " of " + std::to_string(dst.size()) + " data bytes" +
-                    (r.compressed() ? " after decompression" : "") + " (header: vox_offset " +
-                    std::to_string(f.vox_offset) + ", dims " + extents_text(out.info.extents) + ")");
-    r.finish();
-    if (f.swapped && f.element_size > 1)
-        nifti_swap_Nbytes(dst.size() / f.element_size, static_cast<int>(f.element_size), dst.data());
-    out.scaled = f.scaled;
-    out.slope = f.slope;
-    out.intercept = f.intercept;
-    return out;
+    return detail::stored_from(f, [&](std::span<std::byte> dst) {
+        const std::size_t got = r.read(dst.data(), dst.size());
+        if (got != dst.size())
+            throw error(file + ": truncated: " + std::to_string(got) + " of " + std::to_string(dst.size()) + " data bytes" +
+                        (r.compressed() ? " after decompression" : "") + " (header: vox_offset " +
+                        std::to_string(f.vox_offset) + ", dims " + extents_text(f.info.extents) + ")");
+        r.finish();
+    });
 }
 
 // The same from a file: an uncompressed one is read in place (header, then
@@ -344,38 +365,17 @@ inline stored_image decode(std::span<const std::byte> bytes, const std::string& 
 inline image_info probe_file(const std::filesystem::path& path) {
     detail::quiet_niftilib();
     interop::input_file in(path);
-    std::byte raw[detail::header_size];
-    const std::size_t got = static_cast<std::size_t>(std::min<std::uint64_t>(in.size(), detail::header_size));
-    in.read_at(0, std::span(raw, got));
-    if (detail::is_gzip(std::span<const std::byte>(raw, got)))
-        return probe(ctseg::data::detail::io::read_file_bytes(path), in.name());
-    detail::header_facts f = detail::check_header(raw, got, in.name(), false);
-    detail::check_file_size(f, in.size(), in.name());
-    return f.info;
+    const auto f = detail::plain_file_header(in);
+    if (!f) return probe(ctseg::data::detail::io::read_file_bytes(path), in.name());
+    return f->info;
 }
 
 inline stored_image decode_file(const std::filesystem::path& path) {
     detail::quiet_niftilib();
     interop::input_file in(path);
-    const std::string& file = in.name();
-    std::byte raw[detail::header_size];
-    const std::size_t got = static_cast<std::size_t>(std::min<std::uint64_t>(in.size(), detail::header_size));
-    in.read_at(0, std::span(raw, got));
-    if (detail::is_gzip(std::span<const std::byte>(raw, got)))
-        return decode(ctseg::data::detail::io::read_file_bytes(path), file);
-    detail::header_facts f = detail::check_header(raw, got, file, false);
-    detail::check_file_size(f, in.size(), file);
-    stored_image out;
-    out.info = std::move(f.info);
-    out.values = detail::io::make_values(out.info.stored, static_cast<std::size_t>(f.data_bytes / f.element_size));
-    auto dst = detail::io::value_bytes(out.values);
-    in.read_at(f.vox_offset, dst);
-    if (f.swapped && f.element_size > 1)
-        nifti_swap_Nbytes(dst.size() / f.element_size, static_cast<int>(f.element_size), dst.data());
-    out.scaled = f.scaled;
-    out.slope = f.slope;
-    out.intercept = f.intercept;
-    return out;
+    const auto f = detail::plain_file_header(in);
+    if (!f) return decode(ctseg::data::detail::io::read_file_bytes(path), in.name());
+    return detail::stored_from(*f, [&](std::span<std::byte> dst) { in.read_at(f->vox_offset, dst); });
 }
 
 // The NIfTI-1 encoding (single file, vox_offset 352, little-endian), gzip
