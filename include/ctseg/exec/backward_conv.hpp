@@ -329,8 +329,7 @@ void conv_like_add(index_t in_channels, index_t out_channels, const std::array<i
         p.in_step[d] = stride[d];
         p.out_step[d] = 1;
         p.out_base[d] = 0;
-        p.taps[d].resize(std::size_t(kernel[d]));
-        for (index_t k = 0; k < kernel[d]; ++k) p.taps[d][std::size_t(k)] = k * dilation[d] - pad[d];
+        for (index_t k = 0; k < kernel[d]; ++k) p.taps[d].push_back(k * dilation[d] - pad[d]);
     }
     const add_to<T, R> acc(batch, out_channels, out);
     run_any_rank<T, R>(p, batch, in, wpk.data(), out, acc.ep);

@@ -17,6 +17,7 @@
 #include <array>
 #include <cassert>
 #include <cstddef>
+#include <initializer_list>
 #include <vector>
 
 #include "ctseg/exec/geometry.hpp"
@@ -26,13 +27,45 @@
 namespace ctseg::exec {
 namespace detail {
 
+// The tap offsets of one dim: kept inline up to `inline_taps` (every usual
+// kernel), so that planning a convolution allocates nothing; longer lists go
+// to the heap.
+class tap_list {
+public:
+    static constexpr std::size_t inline_taps = 16;
+    tap_list() = default;
+    tap_list(std::initializer_list<index_t> v) {
+        for (auto a : v) push_back(a);
+    }
+    std::size_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+    const index_t* begin() const { return data(); }
+    const index_t* end() const { return data() + size_; }
+    index_t operator[](std::size_t i) const { return data()[i]; }
+    void push_back(index_t a) {
+        if (size_ < inline_taps) {
+            inline_[size_] = a;
+        } else {
+            if (size_ == inline_taps) heap_.assign(inline_.begin(), inline_.end());
+            heap_.push_back(a);
+        }
+        ++size_;
+    }
+
+private:
+    const index_t* data() const { return size_ <= inline_taps ? inline_.data() : heap_.data(); }
+    std::array<index_t, inline_taps> inline_{};
+    std::vector<index_t> heap_;
+    std::size_t size_ = 0;
+};
+
 // Output coordinate (per dim) = o * out_step + out_base, o in [0, count).
 // Input coordinate of tap t = o * in_step + taps[t]; outside the input reads 0.
 template <std::size_t R>
 struct tap_plan {
     index_t in_channels = 0, out_channels = 0;
     std::array<index_t, R> count{}, in_step{}, out_step{}, out_base{};
-    std::array<std::vector<index_t>, R> taps;
+    std::array<tap_list, R> taps;
     // out_channels counts virtual channels v: real channel v / fold, with the
     // innermost output coordinate shifted by v % fold (and dropped when it
     // falls outside the output). Lets residue classes of a transposed
@@ -164,11 +197,17 @@ struct run_split {
     }
 };
 
-template <class T>
+// A per-thread buffer, one per (T, Use), that keeps its capacity: once grown,
+// later calls allocate nothing. Safe because a task body never waits (no
+// other task runs on its thread while it uses the buffer).
+template <class T, class Use>
 inline std::vector<T>& scratch() {
     thread_local std::vector<T> buf;
     return buf;
 }
+struct input_rows_use;
+struct tap_offsets_use;
+struct outer_rows_use;
 
 // Runs a tap plan; R >= 2. The weights' taps in the plan's tap order
 // (row-major over dims).
@@ -285,8 +324,8 @@ void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
         const T* const src_n = in.data + n * in.batch_stride;
         const index_t W = in.extent[I];
 
-        std::vector<T>& buf = scratch<T>();
-        thread_local std::vector<index_t> outer_src;  // input row (of a plane) of each outer row at H = 0; -1 outside
+        std::vector<T>& buf = scratch<T, input_rows_use>();
+        std::vector<index_t>& outer_src = scratch<index_t, outer_rows_use>();  // input row (of a plane) of each outer row at H = 0; -1 outside
         if (nic > 0) {
             const index_t used = nic * ic_stride, tail = flat ? NVMAX * L + M : 0;  // the flat path reads past the last row
             if (buf.size() < std::size_t(used + tail)) buf.resize(std::size_t(used + tail));
@@ -356,7 +395,8 @@ void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
         // runs one loop over the input channels, their offsets as its taps
         // (with one tap the weight step ic * taps + t is the channel either way).
         const bool one_tap = ntaps == 1 && nic > 1;
-        std::vector<index_t> off(std::size_t(std::max<index_t>(one_tap ? nic : ntaps, 1)));
+        std::vector<index_t>& off = scratch<index_t, tap_offsets_use>();
+        off.resize(std::size_t(std::max<index_t>(one_tap ? nic : ntaps, 1)));
         auto tap_offsets = [&](index_t h) {
             for (index_t t = 0; t < ntaps; ++t) {
                 index_t q = t, ob = 0, y = 0, inner = 0, obstride = 1;
@@ -664,7 +704,7 @@ void conv_pointwise(index_t ic, index_t oc, index_t batch, tensor_ref<const T, R
     p.in_step = {1, 1};
     p.out_step = {1, 1};
     p.out_base = {0, 0};
-    p.taps = {std::vector<index_t>{0}, std::vector<index_t>{0}};
+    p.taps = {tap_list{0}, tap_list{0}};
     tensor_ref<const T, 2> i2{in.data, in.channels, {plane / cols, cols}, in.batch_stride};
     tensor_ref<T, 2> o2{out.data, out.channels, {plane / cols, cols}, out.batch_stride};
     epilogue<T, 2> e2;
@@ -694,14 +734,34 @@ std::vector<T> pack_conv_weights(const conv_geometry<R>& g, const T* weight) {
     });
 }
 
+// The last, partial block of output channels (out_channels % 4 of them) of
+// the weights [out][in][k0][k1]... packed for the micro-kernel; empty when the
+// blocks are whole. Reading the other weights in place, the kernel takes this
+// block from here so that it never reads past the weight array.
+template <class T, std::size_t R>
+std::vector<T> pack_conv_tail(const conv_geometry<R>& g, const T* weight) {
+    constexpr index_t B = detail::blocking<T>::ocb;
+    index_t ntaps = 1;
+    for (std::size_t d = 0; d < R; ++d) ntaps *= g.kernel[d];
+    const index_t IC = g.in_channels, OC = g.out_channels, last = OC / B;
+    if (OC % B == 0) return {};
+    return detail::pack_weights<T>(OC - last * B, IC, ntaps, [&](index_t oc, index_t ic, index_t t) {
+        return weight[((last * B + oc) * IC + ic) * ntaps + t];
+    });
+}
+
 // out = epilogue(conv(in, weight)); weight is [out][in][k0][k1]...; zero padding
 // g.pad on both sides of every dim. out.extent must be
 // floor((in + 2 pad - dilation (k - 1) - 1) / stride) + 1. The weights are
-// read in place; `packed`, when given, is pack_conv_weights(g, weight) and
-// read instead (one contiguous stream per block of output channels).
+// read in place, with `packed_tail` (pack_conv_tail(g, weight), packed here
+// when not given) for a partial last block of output channels; `packed`, when
+// given, is pack_conv_weights(g, weight) and read instead (one contiguous
+// stream per block of output channels). A caller that runs one convolution
+// many times passes `packed_tail`: the call then allocates nothing.
 template <class T, std::size_t R>
 void conv_forward(const conv_geometry<R>& g, index_t batch, tensor_ref<const T, R> in, const T* weight,
-                  tensor_ref<T, R> out, const epilogue<T, R>& ep, const T* packed = nullptr) {
+                  tensor_ref<T, R> out, const epilogue<T, R>& ep, const T* packed = nullptr,
+                  const T* packed_tail = nullptr) {
     assert(in.channels >= g.in_channels && out.channels >= g.out_channels);
     bool pointwise = true;
     index_t ntaps = 1;
@@ -720,12 +780,12 @@ void conv_forward(const conv_geometry<R>& g, index_t batch, tensor_ref<const T, 
     } else {
         w = {weight, B * IC * ntaps, IC * ntaps, 1};
         if (OC % B != 0) {
-            const index_t last = OC / B;
-            tail = detail::pack_weights<T>(OC - last * B, IC, ntaps, [&](index_t oc, index_t ic, index_t t) {
-                return weight[((last * B + oc) * IC + ic) * ntaps + t];
-            });
-            w.tail = tail.data();
-            w.tail_block = last;
+            if (!packed_tail) {
+                tail = pack_conv_tail<T, R>(g, weight);
+                packed_tail = tail.data();
+            }
+            w.tail = packed_tail;
+            w.tail_block = OC / B;
         }
     }
     if (pointwise) {
@@ -740,8 +800,7 @@ void conv_forward(const conv_geometry<R>& g, index_t batch, tensor_ref<const T, 
         p.in_step[d] = g.stride[d];
         p.out_step[d] = 1;
         p.out_base[d] = 0;
-        p.taps[d].resize(std::size_t(g.kernel[d]));
-        for (index_t k = 0; k < g.kernel[d]; ++k) p.taps[d][std::size_t(k)] = k * g.dilation[d] - g.pad[d];
+        for (index_t k = 0; k < g.kernel[d]; ++k) p.taps[d].push_back(k * g.dilation[d] - g.pad[d]);
     }
     detail::run_any_rank<T, R>(p, batch, in, w, out, ep);
 }

@@ -40,7 +40,7 @@ void for_each_residue_class(const conv_transpose_geometry<R>& g, const std::arra
         p.in_channels = g.in_channels;
         p.out_channels = g.out_channels * sI;
         p.fold = sI;
-        std::array<std::vector<index_t>, R> kidx;
+        std::array<tap_list, R> kidx;
         bool empty = false;
         for (std::size_t d = 0; d < R; ++d) {
             const index_t s = g.stride[d];
@@ -83,7 +83,7 @@ std::vector<T> pack_conv_transpose_weights(const conv_transpose_geometry<R>& g, 
     for (std::size_t d = 0; d < R; ++d) ktotal *= g.kernel[d];
     const index_t IC = g.in_channels, OC = g.out_channels, sI = g.stride[I];
     std::vector<T> all;
-    detail::for_each_residue_class<R>(g, out_extent, [&](const detail::tap_plan<R>& p, const std::array<std::vector<index_t>, R>& kidx) {
+    detail::for_each_residue_class<R>(g, out_extent, [&](const detail::tap_plan<R>& p, const std::array<detail::tap_list, R>& kidx) {
         const index_t ntaps = p.tap_count();
         const index_t nI = index_t(p.taps[I].size());
         const auto wpk = detail::pack_weights<T>(OC * sI, IC, ntaps, [&](index_t vc, index_t ic, index_t t) {

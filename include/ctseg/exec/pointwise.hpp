@@ -151,12 +151,14 @@ void softmax_channels(index_t batch, tensor_ref<const T, R> in, tensor_ref<T, R>
     });
 }
 
-// labels[n * plane + pos] = index of the largest channel (first one on ties;
-// NaN counts as largest, as torch.argmax).
-template <class T, std::size_t R>
-void argmax_channels(index_t batch, tensor_ref<const T, R> in, std::int64_t* labels) {
+// labels[n * label_batch_stride + pos] = index of the largest channel (first
+// one on ties; NaN counts as largest, as torch.argmax); the stride defaults to
+// the plane. Label: an integer type, or T to write the labels as values.
+template <class T, std::size_t R, class Label>
+void argmax_channels(index_t batch, tensor_ref<const T, R> in, Label* labels, index_t label_batch_stride = -1) {
     const index_t C = in.channels, plane = in.plane();
     if (batch <= 0 || C <= 0 || plane <= 0) return;
+    if (label_batch_stride < 0) label_batch_stride = plane;
     constexpr index_t chunk = 1024;
     const index_t chunks = (plane + chunk - 1) / chunk;
     parallel_for_each(batch * chunks, [&](index_t item) {
@@ -164,7 +166,7 @@ void argmax_channels(index_t batch, tensor_ref<const T, R> in, std::int64_t* lab
         const index_t len = e - b;
         T best[chunk];
         const T* x0 = in.data + n * in.batch_stride + b;
-        std::int64_t* l = labels + n * plane + b;
+        Label* l = labels + n * label_batch_stride + b;
         for (index_t i = 0; i < len; ++i) {
             best[i] = x0[i];
             l[i] = 0;
@@ -175,7 +177,7 @@ void argmax_channels(index_t batch, tensor_ref<const T, R> in, std::int64_t* lab
                 const T v = x[i];
                 if (v > best[i] || (v != v && best[i] == best[i])) {
                     best[i] = v;
-                    l[i] = c;
+                    l[i] = Label(c);
                 }
             }
         }

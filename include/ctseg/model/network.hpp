@@ -97,7 +97,8 @@ public:
 
     // Recomputes what inference derives from the parameters (folded norms,
     // transposed-convolution weights packed per residue class; convolutions
-    // read their weights in place). Loading through interop and
+    // read their weights in place, but for a partial last block of output
+    // channels, packed here). Loading through interop and
     // the trainer call it; call it after writing parameters yourself.
     void state_changed() {
         fold_norms();
@@ -247,7 +248,9 @@ private:
             const auto& o = g.ops[i];
             if (o.removed) continue;
             const T* w = o.folded_norm ? prepared_.data() + o.prepared : o.weight >= 0 ? param(o.weight) : nullptr;
-            if (o.kind == plan::op_kind::conv_transpose) {
+            if (o.kind == plan::op_kind::conv) {
+                packed_[i] = exec::pack_conv_tail<T, R>(model::detail::conv_geometry_of<R>(o), w);
+            } else if (o.kind == plan::op_kind::conv_transpose) {
                 std::array<exec::index_t, R> extent{};
                 for (std::size_t d = 0; d < R; ++d) extent[d] = g.values[std::size_t(o.out)].extent[d];
                 packed_[i] = exec::pack_conv_transpose_weights<T, R>(model::detail::conv_transpose_geometry_of<R>(o), extent, w);
@@ -296,7 +299,8 @@ private:
             switch (o.kind) {
                 case plan::op_kind::conv: {
                     const T* w = o.folded_norm ? prepared_.data() + o.prepared : param(o.weight);
-                    exec::conv_forward<T, R>(model::detail::conv_geometry_of<R>(o), batch, in, w, out, ep);
+                    exec::conv_forward<T, R>(model::detail::conv_geometry_of<R>(o), batch, in, w, out, ep, nullptr,
+                                            packed_[i].empty() ? nullptr : packed_[i].data());
                     break;
                 }
                 case plan::op_kind::conv_transpose: {
@@ -329,14 +333,9 @@ private:
                 case plan::op_kind::softmax:
                     exec::softmax_channels<T, R>(batch, in, out);
                     break;
-                case plan::op_kind::argmax: {
-                    std::vector<std::int64_t> labels(std::size_t(batch * out.plane()));
-                    exec::argmax_channels<T, R>(batch, in, labels.data());
-                    for (exec::index_t n = 0; n < batch; ++n)
-                        for (exec::index_t k = 0; k < out.plane(); ++k)
-                            out.channel(n, 0)[k] = T(labels[std::size_t(n * out.plane() + k)]);
+                case plan::op_kind::argmax:
+                    exec::argmax_channels<T, R>(batch, in, out.data, out.batch_stride);
                     break;
-                }
             }
             if (timings) {
                 // The plan counts FLOPs per layer; a fused operation carries its convolution's.
@@ -353,7 +352,9 @@ private:
     std::vector<T> values_;
     std::vector<std::int64_t> counters_;
     std::vector<T> prepared_;
-    std::vector<std::vector<T>> packed_;  // per op: kernel-ready weights (transposed convolutions only)
+    // Per op: kernel-ready weights. Transposed convolutions: all, per residue
+    // class; convolutions: only a partial last block of output channels.
+    std::vector<std::vector<T>> packed_;
     // Shared by copies of the network: each lease is exclusive, so sharing is safe.
     std::shared_ptr<arena_pool> arenas_ = std::make_shared<arena_pool>();
 };
