@@ -209,87 +209,135 @@ struct input_rows_use;
 struct tap_offsets_use;
 struct outer_rows_use;
 
+// How a tap plan is cut into tasks, and the working memory of one task.
+template <class T, std::size_t R>
+struct task_layout {
+    static constexpr int L = simd<T>::lanes;
+    static constexpr int OCB = blocking<T>::ocb;
+    static constexpr int NVMAX = blocking<T>::nv;
+    static constexpr std::size_t I = R - 1;  // innermost dim
+    static constexpr std::size_t H = R - 2;  // row dim split among tasks
+
+    bool runs = false;  // every count positive
+    index_t ntaps = 0, nic = 0, nblocks = 0;
+    std::array<index_t, R> amin{}, amax{};  // tap extents per dim
+    index_t s = 1;                          // innermost input step: phases
+    index_t OW = 0, idx_max = 0;
+    bool flat = false;
+    index_t M = 0, rowlen = 0;
+    index_t planes = 1, rows = 0, box_other = 1, span_h = 1;
+    run_split<NVMAX> split{0};
+    bool rows_first = false;
+    index_t hc = 1, nchunks = 1, groups = 1, per_group = 1;
+    bool one_tap = false;
+    // Per task: buffer elements (T), tap offsets and outer rows (index_t).
+    index_t buffer_elements = 0, offset_entries = 1, outer_entries = 1;
+
+    index_t items(index_t batch) const { return batch * planes * nchunks * groups; }
+    static constexpr std::size_t round_up(std::size_t bytes) { return (bytes + 63) / 64 * 64; }
+    // Bytes of one task's working memory, as three 64-byte aligned arrays.
+    std::size_t scratch_bytes() const {
+        return round_up(std::size_t(buffer_elements) * sizeof(T)) + round_up(std::size_t(offset_entries) * sizeof(index_t)) +
+               round_up(std::size_t(outer_entries) * sizeof(index_t));
+    }
+
+    task_layout(const tap_plan<R>& p, index_t batch, index_t threads) {
+        static_assert(R >= 2);
+        for (auto c : p.count)
+            if (c <= 0) return;
+        runs = batch > 0;
+        ntaps = p.tap_count();
+        nic = ntaps > 0 ? p.in_channels : 0;
+        nblocks = (p.out_channels + OCB - 1) / OCB;
+        for (std::size_t d = 0; d < R; ++d) {
+            if (p.taps[d].empty()) continue;
+            amin[d] = *std::min_element(p.taps[d].begin(), p.taps[d].end());
+            amax[d] = *std::max_element(p.taps[d].begin(), p.taps[d].end());
+        }
+        // Innermost dim: phase split.
+        s = p.in_step[I];
+        OW = p.count[I];
+        for (auto a : p.taps[I]) idx_max = std::max(idx_max, (a - amin[I]) / s);
+        // Short rows waste vector lanes; with unit steps a chunk of rows can run
+        // as one flat sequence over rows of the padded width (the positions past
+        // the row end are computed and dropped).
+        const index_t row_vecs = (OW + L - 1) / L;
+        const double row_eff = double(OW) / double(row_vecs * L) * std::min(1.0, double(row_vecs) / 2.0);
+        const double flat_eff = double(OW) / double(OW + idx_max);
+        flat = s == 1 && p.in_step[H] == 1 && flat_eff > row_eff;
+        M = flat ? OW + idx_max : row_vecs * L + idx_max;
+        rowlen = s * M;
+        // Outer planes (dims < H), row chunks along H, output-channel groups.
+        // A chunk has few enough rows that its copy of the input stays in L2 and,
+        // where a block of weights is large (several taps), enough outputs that
+        // every weight read feeds many FMAs; then there are enough tasks (channel
+        // groups if rows run out) for all threads.
+        for (std::size_t d = 0; d < H; ++d) planes *= p.count[d];
+        rows = p.count[H];
+        const index_t want = threads > 1 ? 4 * threads : 1;
+        const index_t base = std::max<index_t>(batch, 1) * planes;
+        for (std::size_t d = 0; d < H; ++d) box_other *= amax[d] - amin[d] + 1;  // input rows per H row from the dims before H
+        span_h = amax[H] - amin[H] + 1;  // input rows per output row along H
+        // Row by row (each chunk of input rows reused across the output-channel
+        // blocks) where a chunk of input is larger than a block of weights;
+        // else block by block (each block's weights reused across all rows). Row
+        // by row the buffer is a ring of the rows the current output row reads,
+        // each input row copied once per task.
+        split = run_split<NVMAX>(flat ? 0 : row_vecs);
+        const double chunk_bytes = double(nic) * double(box_other * span_h) * double(split.nv_hi * L + idx_max) * double(sizeof(T));
+        const double block_bytes = double(nic) * double(ntaps) * double(OCB) * double(sizeof(T));
+        rows_first = !flat && chunk_bytes >= block_bytes;
+        const auto box_rows = [&](index_t h) { return (h - 1) * p.in_step[H] + span_h; };
+        const auto input_bytes = [&](index_t h) {  // the buffer block by block
+            return double(nic) * double(box_other * box_rows(h)) * double(rowlen) * double(sizeof(T));
+        };
+        constexpr double input_budget = 384.0 * 1024.0;   // bytes, well inside a core's L2
+        const index_t min_outputs = ntaps > 1 ? 256 : 1;  // output positions per chunk
+        const index_t tasks_per_base = std::max<index_t>(1, (want + base - 1) / base);
+        hc = (rows + tasks_per_base - 1) / tasks_per_base;
+        while (!rows_first && hc > 1 && input_bytes(hc) > input_budget) --hc;
+        hc = std::min(rows, std::max(hc, (min_outputs + OW - 1) / OW));
+        nchunks = (rows + hc - 1) / hc;
+        hc = (rows + nchunks - 1) / nchunks;
+        if (threads > 1 && base * nchunks < 2 * threads)
+            groups = std::min(nblocks, (2 * threads + base * nchunks - 1) / (base * nchunks));
+        per_group = (nblocks + groups - 1) / groups;
+        groups = (nblocks + per_group - 1) / per_group;
+        one_tap = ntaps == 1 && nic > 1;
+        // The buffer: [ic][outer row][ring row][phase][M], plus, on the flat
+        // path, a zero tail that the last row's vectors read past.
+        if (nic > 0)
+            buffer_elements = nic * box_other * (rows_first ? span_h : box_rows(hc)) * rowlen + (flat ? NVMAX * L + M : 0);
+        offset_entries = std::max<index_t>(one_tap ? nic : ntaps, 1);
+        outer_entries = box_other;
+    }
+};
+
 // Runs a tap plan; R >= 2. The weights' taps in the plan's tap order
 // (row-major over dims).
 template <class T, std::size_t R>
 void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in, const weight_source<T>& wsrc,
-                  tensor_ref<T, R> out, const epilogue<T, R>& ep) {
-    static_assert(R >= 2);
+                  tensor_ref<T, R> out, const epilogue<T, R>& ep, const workspace& ws = {}) {
     using S = simd<T>;
-    constexpr int L = S::lanes;
-    constexpr int OCB = blocking<T>::ocb;
-    constexpr int NVMAX = blocking<T>::nv;
-    constexpr std::size_t I = R - 1;  // innermost dim
-    constexpr std::size_t H = R - 2;  // row dim split among tasks
+    using layout = task_layout<T, R>;
+    constexpr int L = layout::L;
+    constexpr int OCB = layout::OCB;
+    constexpr int NVMAX = layout::NVMAX;
+    constexpr std::size_t I = layout::I;
+    constexpr std::size_t H = layout::H;
 
-    for (auto c : p.count)
-        if (c <= 0) return;
-    const index_t ntaps = p.tap_count();
-    const index_t nic = ntaps > 0 ? p.in_channels : 0;
-    const index_t OC = p.out_channels;
-    const index_t nblocks = (OC + OCB - 1) / OCB;
+    const layout lay(p, batch, concurrency());
+    if (!lay.runs) return;
+    assert(!ws.base || ws.slot_bytes >= lay.scratch_bytes());
+    const index_t ntaps = lay.ntaps, nic = lay.nic, OC = p.out_channels, nblocks = lay.nblocks;
     const index_t in_plane = in.plane(), out_plane = out.plane();
-
-    // Tap extents per dim.
-    std::array<index_t, R> amin{}, amax{};
-    for (std::size_t d = 0; d < R; ++d) {
-        if (p.taps[d].empty()) continue;
-        amin[d] = *std::min_element(p.taps[d].begin(), p.taps[d].end());
-        amax[d] = *std::max_element(p.taps[d].begin(), p.taps[d].end());
-    }
-    // Innermost dim: phase split.
-    const index_t s = p.in_step[I];
-    const index_t OW = p.count[I];
-    index_t idx_max = 0;
-    for (auto a : p.taps[I]) idx_max = std::max(idx_max, (a - amin[I]) / s);
-    // Short rows waste vector lanes; with unit steps a chunk of rows can run
-    // as one flat sequence over rows of the padded width (the positions past
-    // the row end are computed and dropped).
-    const index_t row_vecs = (OW + L - 1) / L;
-    const double row_eff = double(OW) / double(row_vecs * L) * std::min(1.0, double(row_vecs) / 2.0);
-    const double flat_eff = double(OW) / double(OW + idx_max);
-    const bool flat = s == 1 && p.in_step[H] == 1 && flat_eff > row_eff;
-    const index_t M = flat ? OW + idx_max : row_vecs * L + idx_max;
-    const index_t rowlen = s * M;
-    // Outer planes (dims < H), row chunks along H, output-channel groups.
-    // A chunk has few enough rows that its copy of the input stays in L2 and,
-    // where a block of weights is large (several taps), enough outputs that
-    // every weight read feeds many FMAs; then there are enough tasks (channel
-    // groups if rows run out) for all threads.
-    index_t planes = 1;
-    for (std::size_t d = 0; d < H; ++d) planes *= p.count[d];
-    const index_t rows = p.count[H];
-    const index_t threads = concurrency();
-    const index_t want = threads > 1 ? 4 * threads : 1;
-    const index_t base = batch * planes;
-    index_t box_other = 1;  // input rows per H row from the dims before H
-    for (std::size_t d = 0; d < H; ++d) box_other *= amax[d] - amin[d] + 1;
-    const index_t span_h = amax[H] - amin[H] + 1;  // input rows per output row along H
-    // Row by row (each chunk of input rows reused across the output-channel
-    // blocks) where a chunk of input is larger than a block of weights;
-    // else block by block (each block's weights reused across all rows). Row
-    // by row the buffer is a ring of the rows the current output row reads,
-    // each input row copied once per task.
-    const run_split<NVMAX> split(flat ? 0 : row_vecs);
-    const double chunk_bytes = double(nic) * double(box_other * span_h) * double(split.nv_hi * L + idx_max) * double(sizeof(T));
-    const double block_bytes = double(nic) * double(ntaps) * double(OCB) * double(sizeof(T));
-    const bool rows_first = !flat && chunk_bytes >= block_bytes;
-    const auto input_bytes = [&](index_t hc) {  // the buffer block by block
-        return double(nic) * double(box_other * ((hc - 1) * p.in_step[H] + span_h)) * double(rowlen) * double(sizeof(T));
-    };
-    constexpr double input_budget = 384.0 * 1024.0;   // bytes, well inside a core's L2
-    const index_t min_outputs = ntaps > 1 ? 256 : 1;  // output positions per chunk
-    const index_t tasks_per_base = std::max<index_t>(1, (want + base - 1) / base);
-    index_t hc = (rows + tasks_per_base - 1) / tasks_per_base;
-    while (!rows_first && hc > 1 && input_bytes(hc) > input_budget) --hc;
-    hc = std::min(rows, std::max(hc, (min_outputs + OW - 1) / OW));
-    index_t nchunks = (rows + hc - 1) / hc;
-    hc = (rows + nchunks - 1) / nchunks;
-    index_t groups = 1;
-    if (threads > 1 && base * nchunks < 2 * threads)
-        groups = std::min(nblocks, (2 * threads + base * nchunks - 1) / (base * nchunks));
-    const index_t per_group = (nblocks + groups - 1) / groups;
-    groups = (nblocks + per_group - 1) / per_group;
+    const auto& amin = lay.amin;
+    const index_t s = lay.s, OW = lay.OW, M = lay.M, rowlen = lay.rowlen;
+    const bool flat = lay.flat, rows_first = lay.rows_first;
+    const index_t planes = lay.planes, rows = lay.rows, box_other = lay.box_other, span_h = lay.span_h;
+    const auto& split = lay.split;
+    const index_t hc = lay.hc, nchunks = lay.nchunks, groups = lay.groups, per_group = lay.per_group;
+    const auto amax = lay.amax;
 
     const index_t items = batch * planes * nchunks * groups;
     parallel_for_each(items, [&](index_t item) {
@@ -324,13 +372,33 @@ void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
         const T* const src_n = in.data + n * in.batch_stride;
         const index_t W = in.extent[I];
 
-        std::vector<T>& buf = scratch<T, input_rows_use>();
-        std::vector<index_t>& outer_src = scratch<index_t, outer_rows_use>();  // input row (of a plane) of each outer row at H = 0; -1 outside
+        // The task's working memory: the input rows, the tap offsets, and the
+        // input row (of a plane) of each outer row at H = 0, -1 outside.
+        T* buf;
+        index_t *off, *outer_src;
+        const int slot = thread_slot();
+        if (ws.base && slot >= 0 && slot < ws.slots) {
+            std::byte* at = ws.base + std::size_t(slot) * ws.slot_bytes;
+            buf = reinterpret_cast<T*>(at);
+            at += layout::round_up(std::size_t(lay.buffer_elements) * sizeof(T));
+            off = reinterpret_cast<index_t*>(at);
+            at += layout::round_up(std::size_t(lay.offset_entries) * sizeof(index_t));
+            outer_src = reinterpret_cast<index_t*>(at);
+        } else {
+            auto& b = scratch<T, input_rows_use>();
+            auto& o = scratch<index_t, tap_offsets_use>();
+            auto& r = scratch<index_t, outer_rows_use>();
+            if (b.size() < std::size_t(lay.buffer_elements)) b.resize(std::size_t(lay.buffer_elements));
+            if (o.size() < std::size_t(lay.offset_entries)) o.resize(std::size_t(lay.offset_entries));
+            if (r.size() < std::size_t(lay.outer_entries)) r.resize(std::size_t(lay.outer_entries));
+            buf = b.data();
+            off = o.data();
+            outer_src = r.data();
+        }
         if (nic > 0) {
             const index_t used = nic * ic_stride, tail = flat ? NVMAX * L + M : 0;  // the flat path reads past the last row
-            if (buf.size() < std::size_t(used + tail)) buf.resize(std::size_t(used + tail));
-            std::fill(buf.data() + used, buf.data() + used + tail, T(0));
-            outer_src.assign(std::size_t(outer_rows), -1);
+            std::fill(buf + used, buf + used + tail, T(0));
+            std::fill_n(outer_src, outer_rows, index_t(-1));
             for (index_t ob = 0; ob < outer_rows; ++ob) {
                 index_t q = ob, row = 0;
                 std::array<index_t, R> x{};
@@ -340,7 +408,7 @@ void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
                     inside = inside && x[d] >= 0 && x[d] < in.extent[d];
                     row = row * in.extent[d] + x[d];
                 }
-                if (inside) outer_src[std::size_t(ob)] = row * in.extent[H];
+                if (inside) outer_src[ob] = row * in.extent[H];
             }
         }
         // f(source or null, destination) for the box rows y in [y0, y1) of channel ic.
@@ -348,9 +416,9 @@ void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
             for (index_t y = y0; y < y1; ++y) {
                 const index_t xh = lo[H] + y;
                 for (index_t ob = 0; ob < outer_rows; ++ob) {
-                    const index_t src = outer_src[std::size_t(ob)];
+                    const index_t src = outer_src[ob];
                     f(src >= 0 && xh >= 0 && xh < in.extent[H] ? src_n + ic * in_plane + (src + xh) * W : nullptr,
-                      buf.data() + ic * ic_stride + (ob * ring + y % ring) * rowlen);
+                      buf + ic * ic_stride + (ob * ring + y % ring) * rowlen);
                 }
             }
         };
@@ -394,9 +462,7 @@ void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
         // A single tap (pointwise, transposed convolutions): the micro-kernel
         // runs one loop over the input channels, their offsets as its taps
         // (with one tap the weight step ic * taps + t is the channel either way).
-        const bool one_tap = ntaps == 1 && nic > 1;
-        std::vector<index_t>& off = scratch<index_t, tap_offsets_use>();
-        off.resize(std::size_t(std::max<index_t>(one_tap ? nic : ntaps, 1)));
+        const bool one_tap = lay.one_tap;
         auto tap_offsets = [&](index_t h) {
             for (index_t t = 0; t < ntaps; ++t) {
                 index_t q = t, ob = 0, y = 0, inner = 0, obstride = 1;
@@ -413,10 +479,10 @@ void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
                         obstride *= ext[d];
                     }
                 }
-                off[std::size_t(t)] = (ob * ring + y % ring) * rowlen + inner;
+                off[t] = (ob * ring + y % ring) * rowlen + inner;
             }
             if (one_tap)
-                for (index_t ic = nic; ic-- > 0;) off[std::size_t(ic)] = off[0] + ic * ic_stride;
+                for (index_t ic = nic; ic-- > 0;) off[ic] = off[0] + ic * ic_stride;
         };
         const index_t k_channels = one_tap ? 1 : nic, k_taps = one_tap ? nic : nic > 0 ? ntaps : 0;
 
@@ -461,7 +527,7 @@ void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
             assert(!from_tail || nb == 1);
             auto call = [&]<int NB, int NV>() {
                 typename S::V a[NB * OCB][NV];
-                micro_kernel<T, OCB, NB, NV>(ib, k_channels, ic_stride, off.data(), k_taps, wb, wstride, cs, ks, a);
+                micro_kernel<T, OCB, NB, NV>(ib, k_channels, ic_stride, off, k_taps, wb, wstride, cs, ks, a);
                 if (to == sink::contiguous) {
                     for (int oo = 0; oo < NB * OCB && blk * OCB + oo < OC; ++oo)
                         store_vectors(blk * OCB + oo, pos, count, NV, [&](int j) { return a[oo][j]; });
@@ -516,7 +582,7 @@ void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
                     const int nv = run_parts.nv(k);
                     const index_t j0 = run_parts.first(k) * L;
                     const index_t rem = std::min<index_t>(nv * L, run - j0);
-                    accumulate(nic > 0 ? buf.data() + j0 : nullptr, blk, nb, nv);
+                    accumulate(nic > 0 ? buf + j0 : nullptr, blk, nb, nv);
                     each_channel_in_tmp(blk, nb, nv, [&](const channel_epilogue<T>& ce, T* dst, index_t shift) {
                         index_t i = 0;
                         while (i < rem) {
@@ -552,7 +618,7 @@ void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
         // One micro-kernel call and its stores: blocks [blk, blk + nb), row h, chunk k.
         auto run_chunk = [&](index_t blk, int nb, index_t h, index_t k) {
             // Row by row the taps' offsets hold the row; block by block they are h0's.
-            const T* rowbase = nic <= 0 ? nullptr : buf.data() + (rows_first ? 0 : (h - h0) * p.in_step[H] * rowlen);
+            const T* rowbase = nic <= 0 ? nullptr : buf + (rows_first ? 0 : (h - h0) * p.in_step[H] * rowlen);
             const index_t rowpos = row_position(h);
             const int nv = split.nv(k);
             const index_t ow0 = split.first(k) * L;
@@ -673,40 +739,80 @@ tap_plan<R + 1> lift(const tap_plan<R>& p) {
 
 template <class T, std::size_t R>
 void run_any_rank(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in, const weight_source<T>& w,
-                  tensor_ref<T, R> out, const epilogue<T, R>& ep) {
+                  tensor_ref<T, R> out, const epilogue<T, R>& ep, const workspace& ws = {}) {
     if constexpr (R >= 2)
-        run_tap_plan<T, R>(p, batch, in, w, out, ep);
+        run_tap_plan<T, R>(p, batch, in, w, out, ep, ws);
     else
-        run_tap_plan<T, R + 1>(lift(p), batch, lift(in), w, lift(out), lift(ep));
+        run_tap_plan<T, R + 1>(lift(p), batch, lift(in), w, lift(out), lift(ep), ws);
 }
 // The same with weights from pack_weights.
 template <class T, std::size_t R>
 void run_any_rank(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in, const T* wpk,
-                  tensor_ref<T, R> out, const epilogue<T, R>& ep) {
-    run_any_rank<T, R>(p, batch, in, weight_source<T>::packed(wpk, p.in_channels, p.tap_count(), blocking<T>::ocb), out, ep);
+                  tensor_ref<T, R> out, const epilogue<T, R>& ep, const workspace& ws = {}) {
+    run_any_rank<T, R>(p, batch, in, weight_source<T>::packed(wpk, p.in_channels, p.tap_count(), blocking<T>::ocb), out, ep, ws);
+}
+// What one task of run_any_rank(p, batch, ...) needs as working memory.
+template <class T, std::size_t R>
+std::size_t scratch_bytes_any_rank(const tap_plan<R>& p, index_t batch) {
+    if constexpr (R >= 2)
+        return task_layout<T, R>(p, batch, concurrency()).scratch_bytes();
+    else
+        return task_layout<T, R + 1>(lift(p), batch, concurrency()).scratch_bytes();
+}
+
+template <std::size_t R>
+bool is_pointwise(const conv_geometry<R>& g) {
+    for (std::size_t d = 0; d < R; ++d)
+        if (g.kernel[d] != 1 || g.stride[d] != 1 || g.pad[d] != 0) return false;
+    return true;
 }
 
 // A pointwise (1x1, stride 1, no padding) convolution seen as rank 2: the
 // plane split as [rows][cols] with cols a product of trailing extents.
-template <class T, std::size_t R>
-void conv_pointwise(index_t ic, index_t oc, index_t batch, tensor_ref<const T, R> in, const weight_source<T>& w,
-                    tensor_ref<T, R> out, const epilogue<T, R>& ep) {
-    const index_t plane = out.plane();
-    index_t cols = 1;
+template <std::size_t R>
+std::array<index_t, 2> pointwise_extent(const std::array<index_t, R>& extent) {
+    index_t plane = 1, cols = 1;
+    for (auto e : extent) plane *= e;
     for (std::size_t d = R; d-- > 0;) {
-        cols *= out.extent[d];
+        cols *= extent[d];
         if (cols >= 64) break;
     }
+    return {cols > 0 ? plane / cols : 0, cols};
+}
+inline tap_plan<2> pointwise_plan(index_t ic, index_t oc, const std::array<index_t, 2>& extent) {
     tap_plan<2> p;
     p.in_channels = ic;
     p.out_channels = oc;
-    p.count = {plane / cols, cols};
+    p.count = extent;
     p.in_step = {1, 1};
     p.out_step = {1, 1};
     p.out_base = {0, 0};
     p.taps = {tap_list{0}, tap_list{0}};
-    tensor_ref<const T, 2> i2{in.data, in.channels, {plane / cols, cols}, in.batch_stride};
-    tensor_ref<T, 2> o2{out.data, out.channels, {plane / cols, cols}, out.batch_stride};
+    return p;
+}
+
+// The tap plan of a convolution (not pointwise) with output extents `out_extent`.
+template <std::size_t R>
+tap_plan<R> conv_plan(const conv_geometry<R>& g, const std::array<index_t, R>& out_extent) {
+    tap_plan<R> p;
+    p.in_channels = g.in_channels;
+    p.out_channels = g.out_channels;
+    for (std::size_t d = 0; d < R; ++d) {
+        p.count[d] = out_extent[d];
+        p.in_step[d] = g.stride[d];
+        p.out_step[d] = 1;
+        p.out_base[d] = 0;
+        for (index_t k = 0; k < g.kernel[d]; ++k) p.taps[d].push_back(k * g.dilation[d] - g.pad[d]);
+    }
+    return p;
+}
+
+template <class T, std::size_t R>
+void conv_pointwise(index_t ic, index_t oc, index_t batch, tensor_ref<const T, R> in, const weight_source<T>& w,
+                    tensor_ref<T, R> out, const epilogue<T, R>& ep, const workspace& ws) {
+    const auto extent = pointwise_extent<R>(out.extent);
+    tensor_ref<const T, 2> i2{in.data, in.channels, extent, in.batch_stride};
+    tensor_ref<T, 2> o2{out.data, out.channels, extent, out.batch_stride};
     epilogue<T, 2> e2;
     e2.bias = ep.bias;
     e2.act = ep.act;
@@ -716,7 +822,7 @@ void conv_pointwise(index_t ic, index_t oc, index_t batch, tensor_ref<const T, R
     e2.residual_batch_stride = ep.residual_batch_stride;
     e2.residual_channels = ep.residual_channels;
     e2.residual_offset = ep.residual_offset;
-    run_tap_plan<T, 2>(p, batch, i2, w, o2, e2);
+    run_tap_plan<T, 2>(pointwise_plan(ic, oc, extent), batch, i2, w, o2, e2, ws);
 }
 
 }  // namespace detail
@@ -750,24 +856,36 @@ std::vector<T> pack_conv_tail(const conv_geometry<R>& g, const T* weight) {
     });
 }
 
+// Bytes of working memory per thread that conv_forward(g, batch, ...) with
+// output extents `out_extent` uses, for the calling task arena.
+template <class T, std::size_t R>
+std::size_t conv_scratch_bytes(const conv_geometry<R>& g, index_t batch, const std::array<index_t, R>& out_extent) {
+    if (detail::is_pointwise(g))
+        return detail::task_layout<T, 2>(detail::pointwise_plan(g.in_channels, g.out_channels, detail::pointwise_extent<R>(out_extent)),
+                                         batch, concurrency())
+            .scratch_bytes();
+    return detail::scratch_bytes_any_rank<T, R>(detail::conv_plan<R>(g, out_extent), batch);
+}
+
 // out = epilogue(conv(in, weight)); weight is [out][in][k0][k1]...; zero padding
 // g.pad on both sides of every dim. out.extent must be
 // floor((in + 2 pad - dilation (k - 1) - 1) / stride) + 1. The weights are
 // read in place, with `packed_tail` (pack_conv_tail(g, weight), packed here
 // when not given) for a partial last block of output channels; `packed`, when
 // given, is pack_conv_weights(g, weight) and read instead (one contiguous
-// stream per block of output channels). A caller that runs one convolution
-// many times passes `packed_tail`: the call then allocates nothing.
+// stream per block of output channels). `ws`, when given, holds
+// conv_scratch_bytes per thread of the calling arena. A caller that runs one
+// convolution many times passes `packed_tail` and `ws`: the call then
+// allocates nothing.
 template <class T, std::size_t R>
 void conv_forward(const conv_geometry<R>& g, index_t batch, tensor_ref<const T, R> in, const T* weight,
                   tensor_ref<T, R> out, const epilogue<T, R>& ep, const T* packed = nullptr,
-                  const T* packed_tail = nullptr) {
+                  const T* packed_tail = nullptr, const workspace& ws = {}) {
     assert(in.channels >= g.in_channels && out.channels >= g.out_channels);
-    bool pointwise = true;
+    const bool pointwise = detail::is_pointwise(g);
     index_t ntaps = 1;
     for (std::size_t d = 0; d < R; ++d) {
         assert(out.extent[d] == (in.extent[d] + 2 * g.pad[d] - g.dilation[d] * (g.kernel[d] - 1) - 1) / g.stride[d] + 1);
-        pointwise = pointwise && g.kernel[d] == 1 && g.stride[d] == 1 && g.pad[d] == 0;
         ntaps *= g.kernel[d];
     }
     if (batch <= 0 || g.out_channels <= 0) return;
@@ -789,20 +907,10 @@ void conv_forward(const conv_geometry<R>& g, index_t batch, tensor_ref<const T, 
         }
     }
     if (pointwise) {
-        detail::conv_pointwise<T, R>(IC, OC, batch, in, w, out, ep);
+        detail::conv_pointwise<T, R>(IC, OC, batch, in, w, out, ep, ws);
         return;
     }
-    detail::tap_plan<R> p;
-    p.in_channels = IC;
-    p.out_channels = OC;
-    for (std::size_t d = 0; d < R; ++d) {
-        p.count[d] = out.extent[d];
-        p.in_step[d] = g.stride[d];
-        p.out_step[d] = 1;
-        p.out_base[d] = 0;
-        for (index_t k = 0; k < g.kernel[d]; ++k) p.taps[d].push_back(k * g.dilation[d] - g.pad[d]);
-    }
-    detail::run_any_rank<T, R>(p, batch, in, w, out, ep);
+    detail::run_any_rank<T, R>(detail::conv_plan<R>(g, out.extent), batch, in, w, out, ep, ws);
 }
 
 }  // namespace ctseg::exec

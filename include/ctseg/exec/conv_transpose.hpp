@@ -111,12 +111,26 @@ std::vector<T> pack_conv_transpose_weights(const conv_transpose_geometry<R>& g, 
     return all;
 }
 
+// Bytes of working memory per thread that conv_transpose_forward(g, batch,
+// ...) with output extents `out_extent` uses, for the calling task arena.
+template <class T, std::size_t R>
+std::size_t conv_transpose_scratch_bytes(const conv_transpose_geometry<R>& g, index_t batch, const std::array<index_t, R>& out_extent) {
+    std::size_t most = 0;
+    detail::for_each_residue_class<R>(g, out_extent, [&](const detail::tap_plan<R>& p, const auto&) {
+        most = std::max(most, detail::scratch_bytes_any_rank<T, R>(p, batch));
+    });
+    return most;
+}
+
 // out = epilogue(conv_transpose(in, weight)); weight is [in][out][k0][k1]...;
 // out.extent must be (in - 1) stride - 2 pad + dilation (k - 1) + output_pad + 1.
-// `packed`, when given, is pack_conv_transpose_weights(g, out.extent, weight).
+// `packed`, when given, is pack_conv_transpose_weights(g, out.extent, weight)
+// (packed here when not). `ws`, when given, holds conv_transpose_scratch_bytes
+// per thread of the calling arena. With both, the call allocates nothing.
 template <class T, std::size_t R>
 void conv_transpose_forward(const conv_transpose_geometry<R>& g, index_t batch, tensor_ref<const T, R> in,
-                            const T* weight, tensor_ref<T, R> out, const epilogue<T, R>& ep, const T* packed = nullptr) {
+                            const T* weight, tensor_ref<T, R> out, const epilogue<T, R>& ep, const T* packed = nullptr,
+                            const workspace& ws = {}) {
     assert(in.channels >= g.in_channels && out.channels >= g.out_channels);
     for (std::size_t d = 0; d < R; ++d)
         assert(out.extent[d] == (in.extent[d] - 1) * g.stride[d] - 2 * g.pad[d] + g.dilation[d] * (g.kernel[d] - 1) +
@@ -129,7 +143,7 @@ void conv_transpose_forward(const conv_transpose_geometry<R>& g, index_t batch, 
     }
     constexpr index_t B = detail::blocking<T>::ocb;
     detail::for_each_residue_class<R>(g, out.extent, [&](const detail::tap_plan<R>& p, const auto&) {
-        detail::run_any_rank<T, R>(p, batch, in, packed, out, ep);
+        detail::run_any_rank<T, R>(p, batch, in, packed, out, ep, ws);
         packed += ((p.out_channels + B - 1) / B) * p.in_channels * p.tap_count() * B;
     });
 }

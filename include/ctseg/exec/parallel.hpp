@@ -15,6 +15,21 @@ namespace ctseg::exec {
 // Threads available to the calling context (the current task arena).
 inline int concurrency() { return tbb::this_task_arena::max_concurrency(); }
 
+// The calling thread's slot in the current task arena, in [0,
+// concurrency()): threads running at the same time in one arena have
+// different slots. -1 outside any arena.
+inline int thread_slot() { return tbb::this_task_arena::current_thread_index(); }
+
+// Working memory for the tasks of a kernel: `slots` regions of `slot_bytes`
+// bytes each (64-byte aligned), one per thread of the calling task arena,
+// picked by thread_slot(). Without one (base null), kernels use per-thread
+// buffers that grow as needed.
+struct workspace {
+    std::byte* base = nullptr;
+    std::size_t slot_bytes = 0;
+    int slots = 0;
+};
+
 // f(i) for i in [0, count), each index one unit of work.
 template <class F>
 void parallel_for_each(index_t count, F&& f) {

@@ -117,8 +117,9 @@ public:
     std::vector<op_timing> profile(exec::index_t batch, const T* input, T* output) const {
         if (batch <= 0) throw error("ctseg: profile: batch size must be positive, got " + std::to_string(batch));
         std::vector<op_timing> timings;
-        const auto arena = arenas_->acquire(std::size_t(Bound::workspace_elements) * std::size_t(batch));
-        run(batch, input, output, arena.get(), &timings);
+        const std::size_t slot_bytes = kernel_scratch_bytes(batch);
+        const auto arena = arenas_->acquire(arena_elements(batch, slot_bytes));
+        run(batch, input, output, arena.get(), kernel_workspace(batch, arena.get(), slot_bytes), &timings);
         return timings;
     }
 
@@ -126,8 +127,9 @@ public:
     // contiguous (PyTorch layout).
     void forward(exec::index_t batch, const T* input, T* output) const {
         if (batch <= 0) throw error("ctseg: forward: batch size must be positive, got " + std::to_string(batch));
-        const auto arena = arenas_->acquire(std::size_t(Bound::workspace_elements) * std::size_t(batch));
-        run(batch, input, output, arena.get());
+        const std::size_t slot_bytes = kernel_scratch_bytes(batch);
+        const auto arena = arenas_->acquire(arena_elements(batch, slot_bytes));
+        run(batch, input, output, arena.get(), kernel_workspace(batch, arena.get(), slot_bytes));
     }
 
     // Convenience: batch size from the input length.
@@ -282,7 +284,40 @@ private:
         return r;
     }
 
-    void run(exec::index_t batch, const T* input, T* output, T* arena, std::vector<op_timing>* timings = nullptr) const {
+    // The arena of a forward pass: the planned values (Bound::memory), then
+    // the kernels' per-thread working memory, one slot per thread of the
+    // calling task arena, each as large as the largest operation needs. Both
+    // are known before the pass: it allocates nothing else.
+    static constexpr std::size_t arena_align = 64 / sizeof(T);  // elements
+    static std::size_t values_elements(exec::index_t batch) {
+        return (std::size_t(Bound::workspace_elements) * std::size_t(batch) + arena_align - 1) / arena_align * arena_align;
+    }
+    std::size_t arena_elements(exec::index_t batch, std::size_t slot_bytes) const {
+        return values_elements(batch) + (std::size_t(exec::concurrency()) * slot_bytes + sizeof(T) - 1) / sizeof(T);
+    }
+    static exec::workspace kernel_workspace(exec::index_t batch, T* arena, std::size_t slot_bytes) {
+        return {reinterpret_cast<std::byte*>(arena + values_elements(batch)), slot_bytes, exec::concurrency()};
+    }
+    // Bytes per thread: the most any convolution of the pass needs (a multiple of 64).
+    std::size_t kernel_scratch_bytes(exec::index_t batch) const {
+        constexpr const auto& g = Bound::graph;
+        std::size_t most = 0;
+        for (std::size_t i = 0; i < g.n_ops; ++i) {
+            const auto& o = g.ops[i];
+            if (o.removed) continue;
+            std::array<exec::index_t, R> extent{};
+            for (std::size_t d = 0; d < R; ++d) extent[d] = g.values[std::size_t(o.out)].extent[d];
+            if (o.kind == plan::op_kind::conv)
+                most = std::max(most, exec::conv_scratch_bytes<T, R>(model::detail::conv_geometry_of<R>(o), batch, extent));
+            else if (o.kind == plan::op_kind::conv_transpose)
+                most = std::max(most, exec::conv_transpose_scratch_bytes<T, R>(model::detail::conv_transpose_geometry_of<R>(o),
+                                                                               batch, extent));
+        }
+        return most;
+    }
+
+    void run(exec::index_t batch, const T* input, T* output, T* arena, const exec::workspace& ws,
+             std::vector<op_timing>* timings = nullptr) const {
         constexpr const auto& g = Bound::graph;
         for (std::size_t i = 0; i < g.n_ops; ++i) {
             const plan::op_info& o = g.ops[i];
@@ -300,13 +335,13 @@ private:
                 case plan::op_kind::conv: {
                     const T* w = o.folded_norm ? prepared_.data() + o.prepared : param(o.weight);
                     exec::conv_forward<T, R>(model::detail::conv_geometry_of<R>(o), batch, in, w, out, ep, nullptr,
-                                            packed_[i].empty() ? nullptr : packed_[i].data());
+                                            packed_[i].empty() ? nullptr : packed_[i].data(), ws);
                     break;
                 }
                 case plan::op_kind::conv_transpose: {
                     const T* w = o.folded_norm ? prepared_.data() + o.prepared : param(o.weight);
                     exec::conv_transpose_forward<T, R>(model::detail::conv_transpose_geometry_of<R>(o), batch, in, w, out, ep,
-                                                       packed_[i].data());
+                                                       packed_[i].data(), ws);
                     break;
                 }
                 case plan::op_kind::max_pool:
