@@ -11,6 +11,8 @@ case, A/B interleaved (ctseg round, PyTorch round, ...):
   (d) thread scaling: unet2d/bench forward with 1 and with T threads (ctseg only)
   (e) peak RSS of `unet2d infer --variant bench` on a random input (and of the
       same forward pass in PyTorch, for comparison)
+  (f) heap allocations of unet2d/bench forward passes after the first
+      (bench/forward_allocations), and the bytes of the arena each leases
 Timing and FLOP counting reuse bench/bench_forward.py. Prints a table and
 writes it, with the machine, the date, the command and an SVG bar chart
 (next to the markdown, same stem), atomically (temp file + rename).
@@ -51,7 +53,7 @@ def check_output(cmd, **kw):
 
 
 def build_targets(build):
-    targets = ["bench/fma_peak", "examples/unet2d", "examples/unet3d"]
+    targets = ["bench/fma_peak", "bench/forward_allocations", "examples/unet2d", "examples/unet3d"]
     log(f"building {' '.join(targets)} in {build}")
     check_output(["meson", "compile", "-C", build] + targets)
 
@@ -181,9 +183,24 @@ def rss_case(build, threads):
     return ct_kib, pt_kib, shape
 
 
+def allocation_case(build, threads, passes=5):
+    """{threads: (heap allocations per forward pass after the first, arena bytes)}."""
+    out = check_output([os.path.join(build, "bench", "forward_allocations"), str(threads), str(passes)])
+    res = {}
+    for ln in out.splitlines():
+        f = ln.split()
+        if len(f) == 8 and f[0] == "threads":
+            res[int(f[1])] = (int(f[5]) / int(f[3]), int(f[7]))
+    if threads not in res:
+        raise SystemExit(f"performance.py: bench/forward_allocations printed no line for {threads} threads: {out!r}")
+    log("heap allocations per forward pass after the first: " +
+        ", ".join(f"{a:g} at {t} thread(s) (arena {b / 2**20:.1f} MiB)" for t, (a, b) in sorted(res.items())))
+    return res
+
+
 # ---------------------------------------------------------------------------- output
 
-def table_rows(results, peak1, peakT, rss):
+def table_rows(results, peak1, peakT, rss, allocs):
     rows = []
     for r in results:
         c, p = r["ctseg"], r["torch"]
@@ -198,6 +215,10 @@ def table_rows(results, peak1, peakT, rss):
     ct_kib, pt_kib, _ = rss
     rows.append(("unet2d infer peak RSS", f"{ct_kib / 1024:.0f} MiB", f"{pt_kib / 1024:.0f} MiB",
                  f"{pt_kib / ct_kib:.2f}x less", "-", "-"))
+    T = max(allocs)
+    per_pass, arena = allocs[T]
+    rows.append((f"unet2d fwd heap allocations ({T} threads)", f"{per_pass:g} per pass", "-",
+                 f"arena {arena / 2**20:.1f} MiB", "-", "-"))
     return rows
 
 
@@ -303,7 +324,7 @@ def machine_info(build):
                 python=platform.python_version(), kernel=platform.release())
 
 
-def markdown(rows, results, peak1, peakT, rss, info, cmd, svg_name, cfg):
+def markdown(rows, results, peak1, peakT, rss, allocs, info, cmd, svg_name, cfg):
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     T = cfg["threads"]
     return f"""# Performance
@@ -334,6 +355,14 @@ for numbers that apply to it.
 - **peak RSS**: `ru_maxrss` of `build/examples/unet2d infer --variant bench` on a
   random {tuple(rss[2])} input with weights from `unet2d init`; the PyTorch figure
   is a whole `python3` process (interpreter + torch) doing the same forward pass.
+- **heap allocations**: `bench/forward_allocations` counts calls of the global
+  `operator new` (through which every standard container allocates) during 5
+  unet2d/bench forward passes after a first one, at 1 thread and at {T}:
+  {", ".join(f"{a:g} per pass at {t} thread(s)" for t, (a, b) in sorted(allocs.items()))}. Each pass
+  runs in one arena, leased from the network's pool: the planned values
+  (`Bound::workspace_bytes`) and the kernels' working memory per thread
+  ({", ".join(f"{b / 2**20:.1f} MiB at {t} thread(s)" for t, (a, b) in sorted(allocs.items()))}, `network::arena_bytes`).
+  oneTBB's task objects come from its own per-thread pools and are not counted.
 
 ## Cases
 
@@ -392,11 +421,12 @@ def main(argv=None):
     ]
     results += scaling_case(build, T, cfg["runs"], cfg["rounds"])
     rss = rss_case(build, T)
+    allocs = allocation_case(build, T)
     # A second peak probe after the load: keep the higher (clock boost and noise).
     p1b, pTb = fma_peak(build, T)
     peak1, peakT = max(peak1, p1b), max(peakT, pTb)
 
-    rows = table_rows(results, peak1, peakT, rss)
+    rows = table_rows(results, peak1, peakT, rss, allocs)
     print()
     print(text_table(rows))
     print(f"\nFMA peak: {peak1:.1f} GFLOP/s (1 thread), {peakT:.1f} GFLOP/s ({T} threads)")
@@ -412,7 +442,7 @@ def main(argv=None):
     if args.quick:
         cmd += " --quick"
     atomic_write(svg_path, svg_chart(results, peak1, peakT))
-    atomic_write(out, markdown(rows, results, peak1, peakT, rss, machine_info(build), cmd,
+    atomic_write(out, markdown(rows, results, peak1, peakT, rss, allocs, machine_info(build), cmd,
                                os.path.basename(svg_path), cfg))
     log(f"wrote {out} and {svg_path}")
     return 0

@@ -132,6 +132,14 @@ public:
         run(batch, input, output, arena.get(), kernel_workspace(batch, arena.get(), slot_bytes));
     }
 
+    // Bytes of the arena a forward pass of `batch` samples leases in the
+    // calling task arena: the planned values (Bound::workspace_bytes per
+    // sample) and the kernels' working memory for each of its threads. Kept
+    // arenas are reused: a pass allocates nothing else.
+    std::size_t arena_bytes(exec::index_t batch) const {
+        return arena_elements(batch, kernel_scratch_bytes(batch)) * sizeof(T);
+    }
+
     // Convenience: batch size from the input length.
     std::vector<T> forward(std::span<const T> input) const {
         if (input.empty() || input.size() % input_size != 0)
