@@ -1,7 +1,9 @@
 #define BOOST_TEST_MODULE exec pool
 #include <boost/test/unit_test.hpp>
 
+#include <cmath>
 #include <limits>
+#include <vector>
 
 #include "common.hpp"
 #include "ctseg/exec/pool.hpp"
@@ -60,3 +62,35 @@ void all_cases() {
 
 BOOST_AUTO_TEST_CASE(max_pool_float) { all_cases<float>(); }
 BOOST_AUTO_TEST_CASE(max_pool_double) { all_cases<double>(); }
+
+// A NaN anywhere in a window wins, in the 2-wide stride-2 path (even and odd
+// positions, vector-length rows) and in the general path, as in PyTorch.
+BOOST_AUTO_TEST_CASE(max_pool_propagates_nan) {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    for (const index_t k : {2, 3}) {
+        std::vector<float> x(70, 1.0f), y(35, 0.0f);
+        for (std::size_t i = 0; i < x.size(); ++i) x[i] = float(i % 7);
+        x[1] = nan;   // window 0 (odd position)
+        x[36] = nan;  // window 18 (even position)
+        x[69] = nan;  // last window
+        ex::pool_geometry<1> g;
+        g.kernel = {k};
+        g.stride = {2};
+        g.pad = {0};
+        const index_t ow = (70 - k) / 2 + 1;
+        ex::max_pool_forward<float, 1>(g, 1, {x.data(), 1, {70}, 70}, {y.data(), 1, {ow}, ow});
+        for (index_t o = 0; o < ow; ++o) {
+            bool has_nan = false;
+            float m = -std::numeric_limits<float>::infinity();
+            for (index_t j = 0; j < k; ++j) {
+                const float v = x[std::size_t(2 * o + j)];
+                has_nan = has_nan || v != v;
+                m = std::max(m, v);
+            }
+            BOOST_TEST_CONTEXT("kernel " << k << ", output " << o) {
+                if (has_nan) BOOST_TEST(std::isnan(y[std::size_t(o)]));
+                else BOOST_TEST(y[std::size_t(o)] == m);
+            }
+        }
+    }
+}

@@ -28,6 +28,7 @@ void max_pool_forward(const pool_geometry<R>& g, index_t batch, tensor_ref<const
     index_t krows = 1;
     for (std::size_t d = 0; d < I; ++d) krows *= g.kernel[d];
     const index_t s = g.stride[I], pw = g.pad[I];
+    const bool pairs = g.kernel[I] == 2 && s == 2 && pw == 0 && 2 * OW <= W;
     const index_t rows_total = batch * C * orows;
     if (rows_total <= 0 || OW <= 0) return;
 
@@ -57,6 +58,18 @@ void max_pool_forward(const pool_geometry<R>& g, index_t batch, tensor_ref<const
                 }
                 if (!inside) continue;
                 const T* srow = src + off * W;
+                if (pairs) {
+                    // The common 2-wide, stride-2 window: constant strides, so the
+                    // loop vectorises (even/odd lanes by permutes).
+                    for (index_t i = 0; i < OW; ++i) {
+                        const T a = srow[2 * i], b = srow[2 * i + 1];
+                        T m = dst[i];
+                        m = (a > m || a != a) ? a : m;
+                        m = (b > m || b != b) ? b : m;
+                        dst[i] = m;
+                    }
+                    continue;
+                }
                 for (index_t k = 0; k < g.kernel[I]; ++k) {
                     // x = ow * s - pw + k in [0, W)
                     const index_t x0 = k - pw;
