@@ -357,12 +357,14 @@ for numbers that apply to it.
   is a whole `python3` process (interpreter + torch) doing the same forward pass.
 - **heap allocations**: `bench/forward_allocations` counts calls of the global
   `operator new` (through which every standard container allocates) during 5
-  unet2d/bench forward passes after a first one, at 1 thread and at {T}:
-  {", ".join(f"{a:g} per pass at {t} thread(s)" for t, (a, b) in sorted(allocs.items()))}. Each pass
-  runs in one arena, leased from the network's pool: the planned values
-  (`Bound::workspace_bytes`) and the kernels' working memory per thread
-  ({", ".join(f"{b / 2**20:.1f} MiB at {t} thread(s)" for t, (a, b) in sorted(allocs.items()))}, `network::arena_bytes`).
-  oneTBB's task objects come from its own per-thread pools and are not counted.
+  unet2d/bench forward passes after a first one:
+  {"; ".join(f"{a:g} per pass with {t} thread{'s' if t > 1 else ''}" for t, (a, b) in sorted(allocs.items()))}. Each pass
+  runs in one arena, leased from the network's pool and kept for the next
+  pass: the planned values (`Bound::workspace_bytes`), then the kernels'
+  working memory, one slot per thread; the whole arena is
+  {" and ".join(f"{b / 2**20:.1f} MiB with {t} thread{'s' if t > 1 else ''}" for t, (a, b) in sorted(allocs.items()))}
+  (`network::arena_bytes`). oneTBB's task objects come from its own
+  per-thread pools and are not counted.
 
 ## Cases
 
