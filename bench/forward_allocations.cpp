@@ -5,42 +5,16 @@
 //
 //     forward_allocations [T] [passes]
 // prints, per thread count, "threads T passes P allocations A arena_bytes B".
-#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
-#include <new>
-#include <string>
 #include <vector>
 
 #include <tbb/task_arena.h>
 
+#include "../tests/support/counting_new.hpp"
 #include "ctseg/model/network.hpp"
 #include "ctseg/nets.hpp"
-
-namespace {
-std::atomic<long> allocations{0};
-void* counted(std::size_t n, std::size_t align) {
-    allocations.fetch_add(1, std::memory_order_relaxed);
-    if (n == 0) n = 1;
-    void* p = align > alignof(std::max_align_t) ? std::aligned_alloc(align, (n + align - 1) / align * align) : std::malloc(n);
-    if (!p) throw std::bad_alloc();
-    return p;
-}
-}  // namespace
-
-void* operator new(std::size_t n) { return counted(n, 0); }
-void* operator new[](std::size_t n) { return counted(n, 0); }
-void* operator new(std::size_t n, std::align_val_t a) { return counted(n, std::size_t(a)); }
-void* operator new[](std::size_t n, std::align_val_t a) { return counted(n, std::size_t(a)); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 
 int main(int argc, char** argv) {
     using namespace ctseg;
@@ -63,9 +37,9 @@ int main(int argc, char** argv) {
         std::size_t arena = 0;
         tbb::task_arena(t).execute([&] {
             net->forward(1, x.data(), y.data());  // leases the arena
-            const long before = allocations.load();
+            const long before = allocation_count();
             for (int i = 0; i < passes; ++i) net->forward(1, x.data(), y.data());
-            counted = allocations.load() - before;
+            counted = allocation_count() - before;
             arena = net->arena_bytes(1);
         });
         std::printf("threads %d passes %d allocations %ld arena_bytes %zu\n", t, passes, counted, arena);

@@ -6,60 +6,22 @@
 #define BOOST_TEST_MODULE model allocations
 #include <boost/test/unit_test.hpp>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
-#include <random>
+#include <memory>
 #include <vector>
 
 #include <tbb/task_arena.h>
 
+#include "../support/counting_new.hpp"
+#include "common.hpp"
 #include "ctseg/exec/conv.hpp"
 #include "ctseg/model/network.hpp"
 #include "ctseg/nets.hpp"
 
-namespace {
-std::atomic<long> allocations{0};
-
-void* counted(std::size_t n, std::size_t align) {
-    allocations.fetch_add(1, std::memory_order_relaxed);
-    if (n == 0) n = 1;
-    void* p = align > alignof(std::max_align_t) ? std::aligned_alloc(align, (n + align - 1) / align * align) : std::malloc(n);
-    if (!p) throw std::bad_alloc();
-    return p;
-}
-}  // namespace
-
-void* operator new(std::size_t n) { return counted(n, 0); }
-void* operator new[](std::size_t n) { return counted(n, 0); }
-void* operator new(std::size_t n, std::align_val_t a) { return counted(n, std::size_t(a)); }
-void* operator new[](std::size_t n, std::align_val_t a) { return counted(n, std::size_t(a)); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-    try { return counted(n, 0); } catch (...) { return nullptr; }
-}
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-    try { return counted(n, 0); } catch (...) { return nullptr; }
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-
 using namespace ctseg;
 
-namespace {
-std::vector<float> random_values(std::size_t n, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> nd;
-    std::vector<float> v(n);
-    for (auto& x : v) x = nd(rng);
-    return v;
-}
+using model_testing::random_values;
 
+namespace {
 // Heap allocations made by `passes` forward passes after a first one, in an
 // arena of `threads` threads.
 template <class Bound>
@@ -70,9 +32,9 @@ long allocations_after_first_pass(int threads, int batch, int passes = 3) {
     long counted = -1;
     tbb::task_arena(threads).execute([&] {
         net->forward(batch, x.data(), y.data());
-        const long before = allocations.load();
+        const long before = allocation_count();
         for (int i = 0; i < passes; ++i) net->forward(batch, x.data(), y.data());
-        counted = allocations.load() - before;
+        counted = allocation_count() - before;
     });
     return counted;
 }
@@ -80,15 +42,15 @@ long allocations_after_first_pass(int threads, int batch, int passes = 3) {
 
 // The counter sees the allocations it must see (else every check below would pass trivially).
 BOOST_AUTO_TEST_CASE(the_counter_counts) {
-    const long before = allocations.load();
+    const long before = allocation_count();
     auto v = std::make_unique<std::vector<float>>(1000);
-    BOOST_TEST(allocations.load() - before == 2);
+    BOOST_TEST(allocation_count() - before == 2);
     using bound = bind<nets::unet<2, 4, 1, true>, shape<1, 16, 16>>;
     const network<bound> net(1);
     const auto x = random_values(bound::input_shape::size, 3);
-    const long first = allocations.load();
+    const long first = allocation_count();
     const auto y = net.forward(x);  // allocates its result (and the arena, the first time)
-    BOOST_TEST(allocations.load() - first >= 2);
+    BOOST_TEST(allocation_count() - first >= 2);
 }
 
 // 2D U-Net: convolutions (one with a partial last block of output channels,
@@ -150,10 +112,10 @@ BOOST_AUTO_TEST_CASE(conv_forward_with_workspace_allocates_nothing) {
             const std::size_t bytes = ex::conv_scratch_bytes<float, 2>(g, 1, {H, W});
             std::vector<std::byte> memory(bytes * std::size_t(threads) + 64);
             auto* base = reinterpret_cast<std::byte*>((reinterpret_cast<std::uintptr_t>(memory.data()) + 63) / 64 * 64);
-            const long before = allocations.load();
+            const long before = allocation_count();
             ex::conv_forward<float, 2>(g, 1, in, w.data(), {y.data(), 7, {H, W}, 7 * H * W}, ep, nullptr, tail.data(),
                                        {base, bytes, threads});
-            BOOST_TEST(allocations.load() - before == 0);
+            BOOST_TEST(allocation_count() - before == 0);
             BOOST_TEST(y == reference);
         });
 }

@@ -11,20 +11,15 @@
 
 #include <tbb/task_arena.h>
 
+#include "common.hpp"
 #include "ctseg/model/network.hpp"
 #include "ctseg/nets.hpp"
 
 using namespace ctseg;
 
-namespace {
-std::vector<float> random_values(std::size_t n, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> nd;
-    std::vector<float> v(n);
-    for (auto& x : v) x = nd(rng);
-    return v;
-}
+using model_testing::random_values;
 
+namespace {
 double max_abs(const std::vector<float>& v) {
     double m = 0;
     for (float x : v) m = std::max(m, double(std::abs(x)));
