@@ -337,9 +337,9 @@ void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
     const index_t planes = lay.planes, rows = lay.rows, box_other = lay.box_other, span_h = lay.span_h;
     const auto& split = lay.split;
     const index_t hc = lay.hc, nchunks = lay.nchunks, groups = lay.groups, per_group = lay.per_group;
-    const auto amax = lay.amax;
+    const auto& amax = lay.amax;
 
-    const index_t items = batch * planes * nchunks * groups;
+    const index_t items = lay.items(batch);
     parallel_for_each(items, [&](index_t item) {
         index_t r = item;
         const index_t g = r % groups; r /= groups;
