@@ -230,8 +230,9 @@ struct task_layout {
     bool rows_first = false;
     index_t hc = 1, nchunks = 1, groups = 1, per_group = 1;
     bool one_tap = false;
-    // Per task: buffer elements (T), tap offsets and outer rows (index_t).
-    index_t buffer_elements = 0, offset_entries = 1, outer_entries = 1;
+    // Per task: buffer elements (T), tap offsets and outer rows (index_t);
+    // flat_tail: zeros after the last row, which the flat path's vectors read past.
+    index_t buffer_elements = 0, offset_entries = 1, outer_entries = 1, flat_tail = 0;
 
     index_t items(index_t batch) const { return batch * planes * nchunks * groups; }
     static constexpr std::size_t round_up(std::size_t bytes) { return (bytes + 63) / 64 * 64; }
@@ -304,10 +305,9 @@ struct task_layout {
         per_group = (nblocks + groups - 1) / groups;
         groups = (nblocks + per_group - 1) / per_group;
         one_tap = ntaps == 1 && nic > 1;
-        // The buffer: [ic][outer row][ring row][phase][M], plus, on the flat
-        // path, a zero tail that the last row's vectors read past.
-        if (nic > 0)
-            buffer_elements = nic * box_other * (rows_first ? span_h : box_rows(hc)) * rowlen + (flat ? NVMAX * L + M : 0);
+        // The buffer: [ic][outer row][ring row][phase][M], then the flat tail.
+        flat_tail = flat ? NVMAX * L + M : 0;
+        if (nic > 0) buffer_elements = nic * box_other * (rows_first ? span_h : box_rows(hc)) * rowlen + flat_tail;
         offset_entries = std::max<index_t>(one_tap ? nic : ntaps, 1);
         outer_entries = box_other;
     }
@@ -396,8 +396,7 @@ void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
             outer_src = r.data();
         }
         if (nic > 0) {
-            const index_t used = nic * ic_stride, tail = flat ? NVMAX * L + M : 0;  // the flat path reads past the last row
-            std::fill(buf + used, buf + used + tail, T(0));
+            std::fill_n(buf + nic * ic_stride, lay.flat_tail, T(0));
             std::fill_n(outer_src, outer_rows, index_t(-1));
             for (index_t ob = 0; ob < outer_rows; ++ob) {
                 index_t q = ob, row = 0;
@@ -703,9 +702,10 @@ tensor_ref<T, R + 1> lift(tensor_ref<T, R> t) {
     u.batch_stride = t.batch_stride;
     return u;
 }
-template <class T, std::size_t R>
-epilogue<T, R + 1> lift(const epilogue<T, R>& e) {
-    epilogue<T, R + 1> u;
+// The same epilogue for a view of rank To (its fields do not depend on the rank).
+template <std::size_t To, class T, std::size_t R>
+epilogue<T, To> with_rank(const epilogue<T, R>& e) {
+    epilogue<T, To> u;
     u.bias = e.bias;
     u.act = e.act;
     u.slope = e.slope;
@@ -743,7 +743,7 @@ void run_any_rank(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
     if constexpr (R >= 2)
         run_tap_plan<T, R>(p, batch, in, w, out, ep, ws);
     else
-        run_tap_plan<T, R + 1>(lift(p), batch, lift(in), w, lift(out), lift(ep), ws);
+        run_tap_plan<T, R + 1>(lift(p), batch, lift(in), w, lift(out), with_rank<R + 1>(ep), ws);
 }
 // The same with weights from pack_weights.
 template <class T, std::size_t R>
@@ -813,16 +813,7 @@ void conv_pointwise(index_t ic, index_t oc, index_t batch, tensor_ref<const T, R
     const auto extent = pointwise_extent<R>(out.extent);
     tensor_ref<const T, 2> i2{in.data, in.channels, extent, in.batch_stride};
     tensor_ref<T, 2> o2{out.data, out.channels, extent, out.batch_stride};
-    epilogue<T, 2> e2;
-    e2.bias = ep.bias;
-    e2.act = ep.act;
-    e2.slope = ep.slope;
-    e2.prelu_slope = ep.prelu_slope;
-    e2.residual = ep.residual;
-    e2.residual_batch_stride = ep.residual_batch_stride;
-    e2.residual_channels = ep.residual_channels;
-    e2.residual_offset = ep.residual_offset;
-    run_tap_plan<T, 2>(pointwise_plan(ic, oc, extent), batch, i2, w, o2, e2, ws);
+    run_tap_plan<T, 2>(pointwise_plan(ic, oc, extent), batch, i2, w, o2, with_rank<2>(ep), ws);
 }
 
 }  // namespace detail

@@ -117,9 +117,7 @@ public:
     std::vector<op_timing> profile(exec::index_t batch, const T* input, T* output) const {
         if (batch <= 0) throw error("ctseg: profile: batch size must be positive, got " + std::to_string(batch));
         std::vector<op_timing> timings;
-        const std::size_t slot_bytes = kernel_scratch_bytes(batch);
-        const auto arena = arenas_->acquire(arena_elements(batch, slot_bytes));
-        run(batch, input, output, arena.get(), kernel_workspace(batch, arena.get(), slot_bytes), &timings);
+        run_in_arena(batch, input, output, &timings);
         return timings;
     }
 
@@ -127,9 +125,7 @@ public:
     // contiguous (PyTorch layout).
     void forward(exec::index_t batch, const T* input, T* output) const {
         if (batch <= 0) throw error("ctseg: forward: batch size must be positive, got " + std::to_string(batch));
-        const std::size_t slot_bytes = kernel_scratch_bytes(batch);
-        const auto arena = arenas_->acquire(arena_elements(batch, slot_bytes));
-        run(batch, input, output, arena.get(), kernel_workspace(batch, arena.get(), slot_bytes));
+        run_in_arena(batch, input, output);
     }
 
     // Bytes of the arena a forward pass of `batch` samples leases in the
@@ -324,8 +320,15 @@ private:
         return most;
     }
 
+    // A pass in an arena leased for it.
+    void run_in_arena(exec::index_t batch, const T* input, T* output, std::vector<op_timing>* timings = nullptr) const {
+        const std::size_t slot_bytes = kernel_scratch_bytes(batch);
+        const auto arena = arenas_->acquire(arena_elements(batch, slot_bytes));
+        run(batch, input, output, arena.get(), kernel_workspace(batch, arena.get(), slot_bytes), timings);
+    }
+
     void run(exec::index_t batch, const T* input, T* output, T* arena, const exec::workspace& ws,
-             std::vector<op_timing>* timings = nullptr) const {
+             std::vector<op_timing>* timings) const {
         constexpr const auto& g = Bound::graph;
         for (std::size_t i = 0; i < g.n_ops; ++i) {
             const plan::op_info& o = g.ops[i];
