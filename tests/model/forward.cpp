@@ -33,7 +33,10 @@ double max_diff(const A& a, const B& b) {
     return m;
 }
 
-constexpr plan::plan_options unfused{false, false, false};
+constexpr plan::plan_options unfused{false, false, false, false};
+// Every convolution pair that may chain does, whatever its size; and the same without chains.
+constexpr plan::plan_options all_chains{.chain_min_elements = 1};
+constexpr plan::plan_options no_chains{.chain_convolutions = false};
 
 // Sets every tensor whose key satisfies `pick` to values uniform in [lo, hi).
 template <class Net, class Pick>
@@ -80,6 +83,63 @@ BOOST_AUTO_TEST_CASE(fused_plans_compute_what_unfused_plans_compute) {
     fused_matches_unfused<nets::vnet<2, 2>, shape<1, 16, 32, 48>>(1);
     fused_matches_unfused<nets::fcn8s<5, nets::per_stage(8, 8, 16, 16, 16), nets::per_stage(1, 1, 2, 2, 2), 32, 3>, shape<3, 64, 96>>(2);
     fused_matches_unfused<nets::context_net<4, 8>, shape<1, 70, 90>>(2);
+}
+
+namespace {
+template <class Bound>
+int chains_in() {
+    int n = 0;
+    for (std::size_t i = 0; i < Bound::graph.n_ops; ++i) {
+        const auto& o = Bound::graph.ops[i];
+        n += !o.removed && o.chain_next >= 0 && !o.chained;
+    }
+    return n;
+}
+
+// Chained convolutions give the results of the same plan without chains, bit
+// for bit, at 1 and 2 threads; their intermediates leave the arena.
+template <class Net, class In>
+void chained_matches_unchained(int batch, int expected_chains) {
+    using chained_b = bind<Net, In, all_chains>;
+    using plain_b = bind<Net, In, no_chains>;
+    BOOST_TEST(chains_in<chained_b>() == expected_chains);
+    BOOST_TEST(chains_in<plain_b>() == 0);
+    BOOST_TEST(chained_b::workspace_elements <= plain_b::workspace_elements);
+    auto chained = std::make_unique<network<chained_b>>(11);
+    auto plain = std::make_unique<network<plain_b>>(0);
+    randomise(*chained, [](const std::string& key) { return key.ends_with("running_var"); }, 0.5f, 1.5f, 3);
+    randomise(*chained, [](const std::string& key) { return key.ends_with("running_mean"); }, -0.5f, 0.5f, 4);
+    copy_state(*chained, *plain);
+    const auto x = random_values(std::size_t(batch) * In::size, 5);
+    const auto expected = plain->forward(x);
+    BOOST_TEST(max_abs(expected) > 0);
+    for (int threads : {1, 2}) {
+        std::vector<float> got;
+        tbb::task_arena(threads).execute([&] { got = chained->forward(x); });
+        BOOST_TEST_INFO("threads " << threads);
+        BOOST_TEST(got == expected);
+    }
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(chained_convolutions_compute_what_layers_compute) {
+    // U-Net: the two convolutions of each of the 2 x depth + 1 blocks, the
+    // last decoder block with the 1x1 head.
+    chained_matches_unchained<nets::unet<2, 4, 2>, shape<1, 92, 108>>(2, 5);
+    chained_matches_unchained<nets::unet<3, 4, 2, true>, shape<2, 32, 24>>(1, 5);
+    // 3D U-Net with folded batch norms.
+    chained_matches_unchained<nets::unet3d<3, 2, 2>, shape<1, 44, 52, 60>>(1, 5);
+    // The context network: ten convolutions in a row, chains of 4, 4 and 2.
+    chained_matches_unchained<nets::context_net<4, 8>, shape<1, 70, 90>>(2, 3);
+}
+
+BOOST_AUTO_TEST_CASE(large_planes_chain_by_default) {
+    // The U-Net benchmark network: its 256 x 256 blocks chain (32 channels
+    // of 256 x 256 are 2^21 elements); the smaller levels run layer by layer.
+    using bench = bind<nets::unet<2, 32, 4, true>, shape<1, 256, 256>>;
+    BOOST_TEST(chains_in<bench>() == 2);
+    using small = bind<nets::unet<2, 32, 4, true>, shape<1, 128, 128>>;
+    BOOST_TEST(chains_in<small>() == 0);
 }
 
 // ------------------------------------------------------------- naive layers

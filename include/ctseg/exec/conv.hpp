@@ -313,11 +313,12 @@ struct task_layout {
     }
 };
 
-// Runs a tap plan; R >= 2. The weights' taps in the plan's tap order
-// (row-major over dims).
+// One task of a tap plan cut as `lay` says: item `item` of lay.items(batch).
+// `memory` holds lay.scratch_bytes() bytes (64-byte aligned), or is null for
+// the calling thread's own growing buffers.
 template <class T, std::size_t R>
-void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in, const weight_source<T>& wsrc,
-                  tensor_ref<T, R> out, const epilogue<T, R>& ep, const workspace& ws = {}) {
+void run_tap_task(const tap_plan<R>& p, const task_layout<T, R>& lay, index_t item, tensor_ref<const T, R> in,
+                  const weight_source<T>& wsrc, tensor_ref<T, R> out, const epilogue<T, R>& ep, std::byte* memory) {
     using S = simd<T>;
     using layout = task_layout<T, R>;
     constexpr int L = layout::L;
@@ -326,9 +327,6 @@ void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
     constexpr std::size_t I = layout::I;
     constexpr std::size_t H = layout::H;
 
-    const layout lay(p, batch, concurrency());
-    if (!lay.runs) return;
-    assert(!ws.base || ws.slot_bytes >= lay.scratch_bytes());
     const index_t ntaps = lay.ntaps, nic = lay.nic, OC = p.out_channels, nblocks = lay.nblocks;
     const index_t in_plane = in.plane(), out_plane = out.plane();
     const auto& amin = lay.amin;
@@ -338,357 +336,382 @@ void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in
     const auto& split = lay.split;
     const index_t hc = lay.hc, nchunks = lay.nchunks, groups = lay.groups, per_group = lay.per_group;
     const auto& amax = lay.amax;
+    index_t r = item;
+    const index_t g = r % groups; r /= groups;
+    const index_t ch = r % nchunks; r /= nchunks;
+    const index_t pl = r % planes; r /= planes;
+    const index_t n = r;
+    const index_t h0 = ch * hc, h1 = std::min(rows, h0 + hc);
 
-    const index_t items = lay.items(batch);
-    parallel_for_each(items, [&](index_t item) {
-        index_t r = item;
-        const index_t g = r % groups; r /= groups;
-        const index_t ch = r % nchunks; r /= nchunks;
-        const index_t pl = r % planes; r /= planes;
-        const index_t n = r;
-        const index_t h0 = ch * hc, h1 = std::min(rows, h0 + hc);
+    // Output indices of the outer planes.
+    std::array<index_t, R> o{};
+    {
+        index_t q = pl;
+        for (std::size_t d = H; d-- > 0;) { o[d] = q % p.count[d]; q /= p.count[d]; }
+    }
+    // The input rows of the task, zero-padded, in a buffer
+    // [ic][outer row][H row][phase][M]: the outer rows are the input rows
+    // of the dims before H that the taps reach, the H rows a ring of
+    // `ring` rows of the box [lo[H], lo[H] + ext_h) (box row y in slot
+    // y % ring). Rows outside the input are zeros.
+    std::array<index_t, R> lo{}, ext{};
+    const index_t outer_rows = box_other;
+    for (std::size_t d = 0; d < H; ++d) {
+        lo[d] = o[d] * p.in_step[d] + amin[d];
+        ext[d] = amax[d] - amin[d] + 1;
+    }
+    lo[H] = h0 * p.in_step[H] + amin[H];
+    const index_t ext_h = (h1 - 1 - h0) * p.in_step[H] + span_h;
+    const index_t ring = rows_first ? span_h : ext_h;
+    const index_t ic_stride = outer_rows * ring * rowlen;
+    const T* const src_n = in.data + n * in.batch_stride;
+    const index_t W = in.extent[I];
 
-        // Output indices of the outer planes.
-        std::array<index_t, R> o{};
-        {
-            index_t q = pl;
-            for (std::size_t d = H; d-- > 0;) { o[d] = q % p.count[d]; q /= p.count[d]; }
+    // The task's working memory: the input rows, the tap offsets, and the
+    // input row (of a plane) of each outer row at H = 0, -1 outside.
+    T* buf;
+    index_t *off, *outer_src;
+    if (memory) {
+        std::byte* at = memory;
+        buf = reinterpret_cast<T*>(at);
+        at += layout::round_up(std::size_t(lay.buffer_elements) * sizeof(T));
+        off = reinterpret_cast<index_t*>(at);
+        at += layout::round_up(std::size_t(lay.offset_entries) * sizeof(index_t));
+        outer_src = reinterpret_cast<index_t*>(at);
+    } else {
+        auto& b = scratch<T, input_rows_use>();
+        auto& o = scratch<index_t, tap_offsets_use>();
+        auto& r = scratch<index_t, outer_rows_use>();
+        if (b.size() < std::size_t(lay.buffer_elements)) b.resize(std::size_t(lay.buffer_elements));
+        if (o.size() < std::size_t(lay.offset_entries)) o.resize(std::size_t(lay.offset_entries));
+        if (r.size() < std::size_t(lay.outer_entries)) r.resize(std::size_t(lay.outer_entries));
+        buf = b.data();
+        off = o.data();
+        outer_src = r.data();
+    }
+    if (nic > 0) {
+        std::fill_n(buf + nic * ic_stride, lay.flat_tail, T(0));
+        std::fill_n(outer_src, outer_rows, index_t(-1));
+        for (index_t ob = 0; ob < outer_rows; ++ob) {
+            index_t q = ob, row = 0;
+            std::array<index_t, R> x{};
+            bool inside = true;
+            for (std::size_t d = H; d-- > 0;) { x[d] = lo[d] + q % ext[d]; q /= ext[d]; }
+            for (std::size_t d = 0; d < H; ++d) {
+                inside = inside && x[d] >= 0 && x[d] < in.extent[d];
+                row = row * in.extent[d] + x[d];
+            }
+            if (inside) outer_src[ob] = row * in.extent[H];
         }
-        // The input rows of the task, zero-padded, in a buffer
-        // [ic][outer row][H row][phase][M]: the outer rows are the input rows
-        // of the dims before H that the taps reach, the H rows a ring of
-        // `ring` rows of the box [lo[H], lo[H] + ext_h) (box row y in slot
-        // y % ring). Rows outside the input are zeros.
-        std::array<index_t, R> lo{}, ext{};
-        const index_t outer_rows = box_other;
-        for (std::size_t d = 0; d < H; ++d) {
-            lo[d] = o[d] * p.in_step[d] + amin[d];
-            ext[d] = amax[d] - amin[d] + 1;
-        }
-        lo[H] = h0 * p.in_step[H] + amin[H];
-        const index_t ext_h = (h1 - 1 - h0) * p.in_step[H] + span_h;
-        const index_t ring = rows_first ? span_h : ext_h;
-        const index_t ic_stride = outer_rows * ring * rowlen;
-        const T* const src_n = in.data + n * in.batch_stride;
-        const index_t W = in.extent[I];
-
-        // The task's working memory: the input rows, the tap offsets, and the
-        // input row (of a plane) of each outer row at H = 0, -1 outside.
-        T* buf;
-        index_t *off, *outer_src;
-        const int slot = thread_slot();
-        if (ws.base && slot >= 0 && slot < ws.slots) {
-            std::byte* at = ws.base + std::size_t(slot) * ws.slot_bytes;
-            buf = reinterpret_cast<T*>(at);
-            at += layout::round_up(std::size_t(lay.buffer_elements) * sizeof(T));
-            off = reinterpret_cast<index_t*>(at);
-            at += layout::round_up(std::size_t(lay.offset_entries) * sizeof(index_t));
-            outer_src = reinterpret_cast<index_t*>(at);
-        } else {
-            auto& b = scratch<T, input_rows_use>();
-            auto& o = scratch<index_t, tap_offsets_use>();
-            auto& r = scratch<index_t, outer_rows_use>();
-            if (b.size() < std::size_t(lay.buffer_elements)) b.resize(std::size_t(lay.buffer_elements));
-            if (o.size() < std::size_t(lay.offset_entries)) o.resize(std::size_t(lay.offset_entries));
-            if (r.size() < std::size_t(lay.outer_entries)) r.resize(std::size_t(lay.outer_entries));
-            buf = b.data();
-            off = o.data();
-            outer_src = r.data();
-        }
-        if (nic > 0) {
-            std::fill_n(buf + nic * ic_stride, lay.flat_tail, T(0));
-            std::fill_n(outer_src, outer_rows, index_t(-1));
+    }
+    // f(source or null, destination) for the box rows y in [y0, y1) of channel ic.
+    auto for_rows = [&](index_t ic, index_t y0, index_t y1, auto&& f) {
+        for (index_t y = y0; y < y1; ++y) {
+            const index_t xh = lo[H] + y;
             for (index_t ob = 0; ob < outer_rows; ++ob) {
-                index_t q = ob, row = 0;
-                std::array<index_t, R> x{};
-                bool inside = true;
-                for (std::size_t d = H; d-- > 0;) { x[d] = lo[d] + q % ext[d]; q /= ext[d]; }
-                for (std::size_t d = 0; d < H; ++d) {
-                    inside = inside && x[d] >= 0 && x[d] < in.extent[d];
-                    row = row * in.extent[d] + x[d];
-                }
-                if (inside) outer_src[ob] = row * in.extent[H];
+                const index_t src = outer_src[ob];
+                f(src >= 0 && xh >= 0 && xh < in.extent[H] ? src_n + ic * in_plane + (src + xh) * W : nullptr,
+                  buf + ic * ic_stride + (ob * ring + y % ring) * rowlen);
             }
         }
-        // f(source or null, destination) for the box rows y in [y0, y1) of channel ic.
-        auto for_rows = [&](index_t ic, index_t y0, index_t y1, auto&& f) {
-            for (index_t y = y0; y < y1; ++y) {
-                const index_t xh = lo[H] + y;
-                for (index_t ob = 0; ob < outer_rows; ++ob) {
-                    const index_t src = outer_src[ob];
-                    f(src >= 0 && xh >= 0 && xh < in.extent[H] ? src_n + ic * in_plane + (src + xh) * W : nullptr,
-                      buf + ic * ic_stride + (ob * ring + y % ring) * rowlen);
+    };
+    // Fills box rows [y0, y1) of every channel. One channel's rows are a
+    // short stream the hardware prefetcher barely learns: the rows of
+    // channels a few ahead are prefetched.
+    constexpr index_t line = index_t(64 / sizeof(T));
+    auto prefetch = [&](const T* src, T*) {
+        if (src)
+            for (index_t e = 0; e < W; e += line) __builtin_prefetch(src + e, 0, 2);
+    };
+    auto copy_rows = [&](index_t y0, index_t y1) {
+        constexpr index_t ahead = 2;
+        for (index_t ic = 0; ic < std::min(ahead, nic); ++ic) for_rows(ic, y0, y1, prefetch);
+        for (index_t ic = 0; ic < nic; ++ic) {
+            if (ic + ahead < nic) for_rows(ic + ahead, y0, y1, prefetch);
+            for_rows(ic, y0, y1, [&](const T* src, T* dst) {
+                if (!src) {
+                    std::fill(dst, dst + rowlen, T(0));
+                    return;
+                }
+                for (index_t ph = 0; ph < s; ++ph) {
+                    T* dp = dst + ph * M;
+                    // x = m * s + amin + ph in [0, W) for m in [m0, m1)
+                    const index_t x0 = amin[I] + ph;
+                    const index_t m0 = std::min(M, x0 >= 0 ? 0 : (-x0 + s - 1) / s);
+                    const index_t m1 = std::max(m0, x0 < W ? std::min(M, (W - 1 - x0) / s + 1) : 0);
+                    std::fill(dp, dp + m0, T(0));
+                    if (s == 1) {
+                        std::copy(src + x0 + m0, src + x0 + m1, dp + m0);
+                    } else {
+                        for (index_t m = m0; m < m1; ++m) dp[m] = src[x0 + m * s];
+                    }
+                    std::fill(dp + m1, dp + M, T(0));
+                }
+            });
+        }
+    };
+
+    // Buffer offsets of the taps (row-major over dims) for output row h.
+    // A single tap (pointwise, transposed convolutions): the micro-kernel
+    // runs one loop over the input channels, their offsets as its taps
+    // (with one tap the weight step ic * taps + t is the channel either way).
+    const bool one_tap = lay.one_tap;
+    auto tap_offsets = [&](index_t h) {
+        for (index_t t = 0; t < ntaps; ++t) {
+            index_t q = t, ob = 0, y = 0, inner = 0, obstride = 1;
+            for (std::size_t d = R; d-- > 0;) {
+                const index_t nt = index_t(p.taps[d].size());
+                const index_t a = p.taps[d][std::size_t(q % nt)];
+                q /= nt;
+                if (d == I) {
+                    inner = ((a - amin[I]) % s) * M + (a - amin[I]) / s;
+                } else if (d == H) {
+                    y = h * p.in_step[H] + a - lo[H];
+                } else {
+                    ob += (o[d] * p.in_step[d] + a - lo[d]) * obstride;
+                    obstride *= ext[d];
                 }
             }
+            off[t] = (ob * ring + y % ring) * rowlen + inner;
+        }
+        if (one_tap)
+            for (index_t ic = nic; ic-- > 0;) off[ic] = off[0] + ic * ic_stride;
+    };
+    const index_t k_channels = one_tap ? 1 : nic, k_taps = one_tap ? nic : nic > 0 ? ntaps : 0;
+
+    alignas(64) T tmp[NVMAX * L];
+    auto row_position = [&](index_t h) {
+        index_t rp = 0;
+        for (std::size_t d = 0; d < I; ++d) rp = rp * out.extent[d] + (d == H ? h : o[d]) * p.out_step[d] + p.out_base[d];
+        return rp * out.extent[I];
+    };
+    typename S::V acc[NVMAX * OCB][NVMAX];  // [channel of the call][vector]
+    const index_t b0 = g * per_group, b1 = std::min(nblocks, b0 + per_group);
+    // Stores `count` outputs of channel c from plane position pos, given
+    // as vectors vec(j) of L outputs each, through the epilogue.
+    auto store_vectors = [&](index_t c, index_t pos, index_t count, int nvec, auto&& vec) {
+        const auto ce = make_channel_epilogue(ep, n, c, out_plane);
+        T* dst = out.data + n * out.batch_stride + c * out_plane + pos;
+        for (int j = 0; j < nvec; ++j) {
+            const index_t i = index_t(j) * L;
+            if (i + L <= count) {
+                S::store(dst + i, ce.template vector<S>(vec(j), ce.residual ? ce.residual + pos + i : nullptr));
+            } else if (i < count) {
+                S::store(tmp, vec(j));
+                ce.apply(tmp, dst + i, count - i, pos + i);
+            }
+        }
+    };
+    // acc = the micro-kernel over nb blocks from blk and nv vectors from ib;
+    // or, for outputs that are contiguous in a row (`to` not into_acc),
+    // straight from the registers through the epilogue to the `count`
+    // outputs from plane position pos of every channel (with stride-2
+    // residues folded: of every pair of virtual channels, interleaved).
+    // Instantiated for every nv up to NVMAX with the block counts run_split
+    // picks (NVMAX / nv for its longer chunks and NVMAX / (nv + 1) for the
+    // shorter ones) and with one block for the group's last blocks.
+    enum class sink { into_acc, contiguous, interleaved_pairs };
+    auto accumulate = [&](const T* ib, index_t blk, int nb, int nv, sink to = sink::into_acc, index_t pos = 0,
+                          index_t count = 0) {
+        const bool from_tail = blk == wsrc.tail_block;
+        const T* wb = from_tail ? wsrc.tail : wsrc.w + blk * wsrc.block_stride;
+        const index_t wstride = from_tail ? 0 : wsrc.block_stride, cs = from_tail ? 1 : wsrc.channel_stride,
+                      ks = from_tail ? OCB : wsrc.k_stride;
+        assert(!from_tail || nb == 1);
+        auto call = [&]<int NB, int NV>() {
+            typename S::V a[NB * OCB][NV];
+            micro_kernel<T, OCB, NB, NV>(ib, k_channels, ic_stride, off, k_taps, wb, wstride, cs, ks, a);
+            if (to == sink::contiguous) {
+                for (int oo = 0; oo < NB * OCB && blk * OCB + oo < OC; ++oo)
+                    store_vectors(blk * OCB + oo, pos, count, NV, [&](int j) { return a[oo][j]; });
+            } else if (to == sink::interleaved_pairs) {
+                for (int oo = 0; oo + 1 < NB * OCB && blk * OCB + oo < OC; oo += 2) {
+                    typename S::V first_half[NV], second_half[NV];
+                    for (int v = 0; v < NV; ++v) interleave<T>(a[oo][v], a[oo + 1][v], first_half[v], second_half[v]);
+                    store_vectors((blk * OCB + oo) / 2, pos, count, 2 * NV, [&](int j) { return j % 2 ? second_half[j / 2] : first_half[j / 2]; });
+                }
+            } else {
+                for (int oo = 0; oo < NB * OCB; ++oo)
+                    for (int v = 0; v < NV; ++v) acc[oo][v] = a[oo][v];
+            }
         };
-        // Fills box rows [y0, y1) of every channel. One channel's rows are a
-        // short stream the hardware prefetcher barely learns: the rows of
-        // channels a few ahead are prefetched.
-        constexpr index_t line = index_t(64 / sizeof(T));
-        auto prefetch = [&](const T* src, T*) {
-            if (src)
-                for (index_t e = 0; e < W; e += line) __builtin_prefetch(src + e, 0, 2);
+        auto with_nv = [&]<int NV>() {
+            constexpr int longer = NVMAX / NV, shorter = std::max(1, NVMAX / (NV + 1));
+            if (nb == longer) call.template operator()<longer, NV>();
+            else if (nb == shorter) call.template operator()<shorter, NV>();
+            else { assert(nb == 1); call.template operator()<1, NV>(); }
         };
-        auto copy_rows = [&](index_t y0, index_t y1) {
-            constexpr index_t ahead = 2;
-            for (index_t ic = 0; ic < std::min(ahead, nic); ++ic) for_rows(ic, y0, y1, prefetch);
-            for (index_t ic = 0; ic < nic; ++ic) {
-                if (ic + ahead < nic) for_rows(ic + ahead, y0, y1, prefetch);
-                for_rows(ic, y0, y1, [&](const T* src, T* dst) {
-                    if (!src) {
-                        std::fill(dst, dst + rowlen, T(0));
-                        return;
-                    }
-                    for (index_t ph = 0; ph < s; ++ph) {
-                        T* dp = dst + ph * M;
-                        // x = m * s + amin + ph in [0, W) for m in [m0, m1)
-                        const index_t x0 = amin[I] + ph;
-                        const index_t m0 = std::min(M, x0 >= 0 ? 0 : (-x0 + s - 1) / s);
-                        const index_t m1 = std::max(m0, x0 < W ? std::min(M, (W - 1 - x0) / s + 1) : 0);
-                        std::fill(dp, dp + m0, T(0));
-                        if (s == 1) {
-                            std::copy(src + x0 + m0, src + x0 + m1, dp + m0);
+        [&]<int... K>(std::integer_sequence<int, K...>) {
+            ((nv == K + 1 ? (with_nv.template operator()<K + 1>(), 0) : 0), ...);
+        }(std::make_integer_sequence<int, NVMAX>{});
+    };
+    // Blocks per call from blk: `most`, or one at the group's end and for a
+    // packed tail block.
+    const auto blocks_at = [&](index_t blk, int most) {
+        const bool tail_inside = wsrc.tail_block >= blk && wsrc.tail_block < blk + most;
+        return b1 - blk >= most && !tail_inside ? most : 1;
+    };
+    // f(ce, dst, shift) for each real output channel of a call left in acc,
+    // its nv vectors in tmp: ce its epilogue, dst its output plane, shift
+    // its innermost output offset.
+    const auto each_channel_in_tmp = [&](index_t blk, int nb, int nv, auto&& f) {
+        for (int oo = 0; oo < nb * OCB; ++oo) {
+            const index_t vc = blk * OCB + oo;
+            if (vc >= OC) break;
+            const index_t c = vc / p.fold;
+            for (int v = 0; v < nv; ++v) S::store(tmp + v * L, acc[oo][v]);
+            f(make_channel_epilogue(ep, n, c, out_plane), out.data + n * out.batch_stride + c * out_plane,
+              p.out_base[I] + vc % p.fold);
+        }
+    };
+    if (flat) {
+        if (nic > 0) copy_rows(0, ext_h);
+        tap_offsets(h0);
+        const index_t run = (h1 - h0) * M;
+        const run_split<NVMAX> run_parts((run + L - 1) / L);
+        for (index_t blk = b0; blk < b1;) {
+            const int nb = blocks_at(blk, run_parts.blocks);
+            for (index_t k = 0; k < run_parts.chunks; ++k) {
+                const int nv = run_parts.nv(k);
+                const index_t j0 = run_parts.first(k) * L;
+                const index_t rem = std::min<index_t>(nv * L, run - j0);
+                accumulate(nic > 0 ? buf + j0 : nullptr, blk, nb, nv);
+                each_channel_in_tmp(blk, nb, nv, [&](const channel_epilogue<T>& ce, T* dst, index_t shift) {
+                    index_t i = 0;
+                    while (i < rem) {
+                        // One output row segment at a time.
+                        const index_t j = j0 + i, r = j / M, ow = j - r * M;
+                        const index_t len = std::min(rem - i, M - ow);
+                        const index_t valid = std::max<index_t>(0, std::min(len, OW - ow));
+                        const index_t rp = row_position(h0 + r);
+                        if (p.out_step[I] == 1) {
+                            const index_t pos = rp + ow + shift;
+                            const index_t cnt = std::min(valid, out.extent[I] - ow - shift);
+                            if (cnt > 0) ce.apply(tmp + i, dst + pos, cnt, pos);
                         } else {
-                            for (index_t m = m0; m < m1; ++m) dp[m] = src[x0 + m * s];
+                            for (index_t e = 0; e < valid; ++e) {
+                                const index_t oi = (ow + e) * p.out_step[I] + shift;
+                                if (oi >= out.extent[I]) break;
+                                dst[rp + oi] = ce(tmp[i + e], rp + oi);
+                            }
                         }
-                        std::fill(dp + m1, dp + M, T(0));
+                        i += len;
                     }
                 });
             }
-        };
-
-        // Buffer offsets of the taps (row-major over dims) for output row h.
-        // A single tap (pointwise, transposed convolutions): the micro-kernel
-        // runs one loop over the input channels, their offsets as its taps
-        // (with one tap the weight step ic * taps + t is the channel either way).
-        const bool one_tap = lay.one_tap;
-        auto tap_offsets = [&](index_t h) {
-            for (index_t t = 0; t < ntaps; ++t) {
-                index_t q = t, ob = 0, y = 0, inner = 0, obstride = 1;
-                for (std::size_t d = R; d-- > 0;) {
-                    const index_t nt = index_t(p.taps[d].size());
-                    const index_t a = p.taps[d][std::size_t(q % nt)];
-                    q /= nt;
-                    if (d == I) {
-                        inner = ((a - amin[I]) % s) * M + (a - amin[I]) / s;
-                    } else if (d == H) {
-                        y = h * p.in_step[H] + a - lo[H];
-                    } else {
-                        ob += (o[d] * p.in_step[d] + a - lo[d]) * obstride;
-                        obstride *= ext[d];
-                    }
-                }
-                off[t] = (ob * ring + y % ring) * rowlen + inner;
-            }
-            if (one_tap)
-                for (index_t ic = nic; ic-- > 0;) off[ic] = off[0] + ic * ic_stride;
-        };
-        const index_t k_channels = one_tap ? 1 : nic, k_taps = one_tap ? nic : nic > 0 ? ntaps : 0;
-
-        alignas(64) T tmp[NVMAX * L];
-        auto row_position = [&](index_t h) {
-            index_t rp = 0;
-            for (std::size_t d = 0; d < I; ++d) rp = rp * out.extent[d] + (d == H ? h : o[d]) * p.out_step[d] + p.out_base[d];
-            return rp * out.extent[I];
-        };
-        typename S::V acc[NVMAX * OCB][NVMAX];  // [channel of the call][vector]
-        const index_t b0 = g * per_group, b1 = std::min(nblocks, b0 + per_group);
-        // Stores `count` outputs of channel c from plane position pos, given
-        // as vectors vec(j) of L outputs each, through the epilogue.
-        auto store_vectors = [&](index_t c, index_t pos, index_t count, int nvec, auto&& vec) {
-            const auto ce = make_channel_epilogue(ep, n, c, out_plane);
-            T* dst = out.data + n * out.batch_stride + c * out_plane + pos;
-            for (int j = 0; j < nvec; ++j) {
-                const index_t i = index_t(j) * L;
-                if (i + L <= count) {
-                    S::store(dst + i, ce.template vector<S>(vec(j), ce.residual ? ce.residual + pos + i : nullptr));
-                } else if (i < count) {
-                    S::store(tmp, vec(j));
-                    ce.apply(tmp, dst + i, count - i, pos + i);
-                }
-            }
-        };
-        // acc = the micro-kernel over nb blocks from blk and nv vectors from ib;
-        // or, for outputs that are contiguous in a row (`to` not into_acc),
-        // straight from the registers through the epilogue to the `count`
-        // outputs from plane position pos of every channel (with stride-2
-        // residues folded: of every pair of virtual channels, interleaved).
-        // Instantiated for every nv up to NVMAX with the block counts run_split
-        // picks (NVMAX / nv for its longer chunks and NVMAX / (nv + 1) for the
-        // shorter ones) and with one block for the group's last blocks.
-        enum class sink { into_acc, contiguous, interleaved_pairs };
-        auto accumulate = [&](const T* ib, index_t blk, int nb, int nv, sink to = sink::into_acc, index_t pos = 0,
-                              index_t count = 0) {
-            const bool from_tail = blk == wsrc.tail_block;
-            const T* wb = from_tail ? wsrc.tail : wsrc.w + blk * wsrc.block_stride;
-            const index_t wstride = from_tail ? 0 : wsrc.block_stride, cs = from_tail ? 1 : wsrc.channel_stride,
-                          ks = from_tail ? OCB : wsrc.k_stride;
-            assert(!from_tail || nb == 1);
-            auto call = [&]<int NB, int NV>() {
-                typename S::V a[NB * OCB][NV];
-                micro_kernel<T, OCB, NB, NV>(ib, k_channels, ic_stride, off, k_taps, wb, wstride, cs, ks, a);
-                if (to == sink::contiguous) {
-                    for (int oo = 0; oo < NB * OCB && blk * OCB + oo < OC; ++oo)
-                        store_vectors(blk * OCB + oo, pos, count, NV, [&](int j) { return a[oo][j]; });
-                } else if (to == sink::interleaved_pairs) {
-                    for (int oo = 0; oo + 1 < NB * OCB && blk * OCB + oo < OC; oo += 2) {
-                        typename S::V first_half[NV], second_half[NV];
-                        for (int v = 0; v < NV; ++v) interleave<T>(a[oo][v], a[oo + 1][v], first_half[v], second_half[v]);
-                        store_vectors((blk * OCB + oo) / 2, pos, count, 2 * NV, [&](int j) { return j % 2 ? second_half[j / 2] : first_half[j / 2]; });
-                    }
-                } else {
-                    for (int oo = 0; oo < NB * OCB; ++oo)
-                        for (int v = 0; v < NV; ++v) acc[oo][v] = a[oo][v];
-                }
-            };
-            auto with_nv = [&]<int NV>() {
-                constexpr int longer = NVMAX / NV, shorter = std::max(1, NVMAX / (NV + 1));
-                if (nb == longer) call.template operator()<longer, NV>();
-                else if (nb == shorter) call.template operator()<shorter, NV>();
-                else { assert(nb == 1); call.template operator()<1, NV>(); }
-            };
-            [&]<int... K>(std::integer_sequence<int, K...>) {
-                ((nv == K + 1 ? (with_nv.template operator()<K + 1>(), 0) : 0), ...);
-            }(std::make_integer_sequence<int, NVMAX>{});
-        };
-        // Blocks per call from blk: `most`, or one at the group's end and for a
-        // packed tail block.
-        const auto blocks_at = [&](index_t blk, int most) {
-            const bool tail_inside = wsrc.tail_block >= blk && wsrc.tail_block < blk + most;
-            return b1 - blk >= most && !tail_inside ? most : 1;
-        };
-        // f(ce, dst, shift) for each real output channel of a call left in acc,
-        // its nv vectors in tmp: ce its epilogue, dst its output plane, shift
-        // its innermost output offset.
-        const auto each_channel_in_tmp = [&](index_t blk, int nb, int nv, auto&& f) {
-            for (int oo = 0; oo < nb * OCB; ++oo) {
+            blk += nb;
+        }
+        return;
+    }
+    // Transposed convolutions fold the stride's residues of the innermost
+    // dim into neighbouring virtual channels of one block.
+    constexpr index_t max_fold = 4;
+    const bool interleaved = p.fold > 1 && p.fold <= max_fold && p.out_step[I] == p.fold && OCB % p.fold == 0;
+    alignas(64) T inter[NVMAX * L * max_fold];
+    // One micro-kernel call and its stores: blocks [blk, blk + nb), row h, chunk k.
+    auto run_chunk = [&](index_t blk, int nb, index_t h, index_t k) {
+        // Row by row the taps' offsets hold the row; block by block they are h0's.
+        const T* rowbase = nic <= 0 ? nullptr : buf + (rows_first ? 0 : (h - h0) * p.in_step[H] * rowlen);
+        const index_t rowpos = row_position(h);
+        const int nv = split.nv(k);
+        const index_t ow0 = split.first(k) * L;
+        const index_t rem = std::min<index_t>(nv * L, OW - ow0);
+        if (p.out_step[I] == 1 && p.fold == 1) {
+            const index_t first = ow0 + p.out_base[I];
+            accumulate(rowbase ? rowbase + ow0 : nullptr, blk, nb, nv, sink::contiguous, rowpos + first,
+                       std::min(rem, out.extent[I] - first));
+            return;
+        }
+        if (interleaved && p.fold == 2) {
+            const index_t first = ow0 * 2 + p.out_base[I];
+            accumulate(rowbase ? rowbase + ow0 : nullptr, blk, nb, nv, sink::interleaved_pairs, rowpos + first,
+                       std::min(rem * 2, out.extent[I] - first));
+            return;
+        }
+        accumulate(rowbase ? rowbase + ow0 : nullptr, blk, nb, nv);
+        if (interleaved) {
+            // The fold residues of one channel are neighbours in the
+            // output row: interleave them, then store contiguously.
+            const index_t f = p.fold;
+            for (int oo = 0; oo < nb * OCB; oo += int(f)) {
                 const index_t vc = blk * OCB + oo;
                 if (vc >= OC) break;
-                const index_t c = vc / p.fold;
-                for (int v = 0; v < nv; ++v) S::store(tmp + v * L, acc[oo][v]);
-                f(make_channel_epilogue(ep, n, c, out_plane), out.data + n * out.batch_stride + c * out_plane,
-                  p.out_base[I] + vc % p.fold);
-            }
-        };
-        if (flat) {
-            if (nic > 0) copy_rows(0, ext_h);
-            tap_offsets(h0);
-            const index_t run = (h1 - h0) * M;
-            const run_split<NVMAX> run_parts((run + L - 1) / L);
-            for (index_t blk = b0; blk < b1;) {
-                const int nb = blocks_at(blk, run_parts.blocks);
-                for (index_t k = 0; k < run_parts.chunks; ++k) {
-                    const int nv = run_parts.nv(k);
-                    const index_t j0 = run_parts.first(k) * L;
-                    const index_t rem = std::min<index_t>(nv * L, run - j0);
-                    accumulate(nic > 0 ? buf + j0 : nullptr, blk, nb, nv);
-                    each_channel_in_tmp(blk, nb, nv, [&](const channel_epilogue<T>& ce, T* dst, index_t shift) {
-                        index_t i = 0;
-                        while (i < rem) {
-                            // One output row segment at a time.
-                            const index_t j = j0 + i, r = j / M, ow = j - r * M;
-                            const index_t len = std::min(rem - i, M - ow);
-                            const index_t valid = std::max<index_t>(0, std::min(len, OW - ow));
-                            const index_t rp = row_position(h0 + r);
-                            if (p.out_step[I] == 1) {
-                                const index_t pos = rp + ow + shift;
-                                const index_t cnt = std::min(valid, out.extent[I] - ow - shift);
-                                if (cnt > 0) ce.apply(tmp + i, dst + pos, cnt, pos);
-                            } else {
-                                for (index_t e = 0; e < valid; ++e) {
-                                    const index_t oi = (ow + e) * p.out_step[I] + shift;
-                                    if (oi >= out.extent[I]) break;
-                                    dst[rp + oi] = ce(tmp[i + e], rp + oi);
-                                }
-                            }
-                            i += len;
-                        }
-                    });
+                const index_t c = vc / f, first = ow0 * f + p.out_base[I];
+                for (index_t r = 0; r < f; ++r) {
+                    for (int v = 0; v < nv; ++v) S::store(tmp + v * L, acc[oo + r][v]);
+                    for (index_t i = 0; i < rem; ++i) inter[i * f + r] = tmp[i];
                 }
-                blk += nb;
+                const index_t cnt = std::min(rem * f, out.extent[I] - first);
+                const auto ce = make_channel_epilogue(ep, n, c, out_plane);
+                T* dst = out.data + n * out.batch_stride + c * out_plane;
+                ce.apply(inter, dst + rowpos + first, cnt, rowpos + first);
             }
             return;
         }
-        // Transposed convolutions fold the stride's residues of the innermost
-        // dim into neighbouring virtual channels of one block.
-        constexpr index_t max_fold = 4;
-        const bool interleaved = p.fold > 1 && p.fold <= max_fold && p.out_step[I] == p.fold && OCB % p.fold == 0;
-        alignas(64) T inter[NVMAX * L * max_fold];
-        // One micro-kernel call and its stores: blocks [blk, blk + nb), row h, chunk k.
-        auto run_chunk = [&](index_t blk, int nb, index_t h, index_t k) {
-            // Row by row the taps' offsets hold the row; block by block they are h0's.
-            const T* rowbase = nic <= 0 ? nullptr : buf + (rows_first ? 0 : (h - h0) * p.in_step[H] * rowlen);
-            const index_t rowpos = row_position(h);
-            const int nv = split.nv(k);
-            const index_t ow0 = split.first(k) * L;
-            const index_t rem = std::min<index_t>(nv * L, OW - ow0);
-            if (p.out_step[I] == 1 && p.fold == 1) {
-                const index_t first = ow0 + p.out_base[I];
-                accumulate(rowbase ? rowbase + ow0 : nullptr, blk, nb, nv, sink::contiguous, rowpos + first,
-                           std::min(rem, out.extent[I] - first));
-                return;
-            }
-            if (interleaved && p.fold == 2) {
-                const index_t first = ow0 * 2 + p.out_base[I];
-                accumulate(rowbase ? rowbase + ow0 : nullptr, blk, nb, nv, sink::interleaved_pairs, rowpos + first,
-                           std::min(rem * 2, out.extent[I] - first));
-                return;
-            }
-            accumulate(rowbase ? rowbase + ow0 : nullptr, blk, nb, nv);
-            if (interleaved) {
-                // The fold residues of one channel are neighbours in the
-                // output row: interleave them, then store contiguously.
-                const index_t f = p.fold;
-                for (int oo = 0; oo < nb * OCB; oo += int(f)) {
-                    const index_t vc = blk * OCB + oo;
-                    if (vc >= OC) break;
-                    const index_t c = vc / f, first = ow0 * f + p.out_base[I];
-                    for (index_t r = 0; r < f; ++r) {
-                        for (int v = 0; v < nv; ++v) S::store(tmp + v * L, acc[oo + r][v]);
-                        for (index_t i = 0; i < rem; ++i) inter[i * f + r] = tmp[i];
-                    }
-                    const index_t cnt = std::min(rem * f, out.extent[I] - first);
-                    const auto ce = make_channel_epilogue(ep, n, c, out_plane);
-                    T* dst = out.data + n * out.batch_stride + c * out_plane;
-                    ce.apply(inter, dst + rowpos + first, cnt, rowpos + first);
+        each_channel_in_tmp(blk, nb, nv, [&](const channel_epilogue<T>& ce, T* dst, index_t shift) {
+            if (!ce.residual) {
+                ce.apply(tmp, tmp, rem, 0);
+                const index_t step = p.out_step[I];
+                const index_t cnt = std::min(rem, (out.extent[I] - 1 - shift - ow0 * step) / step + 1);
+                T* d0 = dst + rowpos + ow0 * step + shift;
+                for (index_t i = 0; i < cnt; ++i) d0[i * step] = tmp[i];
+            } else {
+                for (index_t i = 0; i < rem; ++i) {
+                    const index_t oi = (ow0 + i) * p.out_step[I] + shift;
+                    if (oi >= out.extent[I]) break;
+                    dst[rowpos + oi] = ce(tmp[i], rowpos + oi);
                 }
-                return;
             }
-            each_channel_in_tmp(blk, nb, nv, [&](const channel_epilogue<T>& ce, T* dst, index_t shift) {
-                if (!ce.residual) {
-                    ce.apply(tmp, tmp, rem, 0);
-                    const index_t step = p.out_step[I];
-                    const index_t cnt = std::min(rem, (out.extent[I] - 1 - shift - ow0 * step) / step + 1);
-                    T* d0 = dst + rowpos + ow0 * step + shift;
-                    for (index_t i = 0; i < cnt; ++i) d0[i * step] = tmp[i];
-                } else {
-                    for (index_t i = 0; i < rem; ++i) {
-                        const index_t oi = (ow0 + i) * p.out_step[I] + shift;
-                        if (oi >= out.extent[I]) break;
-                        dst[rowpos + oi] = ce(tmp[i], rowpos + oi);
-                    }
-                }
-            });
-        };
-        const auto nb_at = [&](index_t blk) { return blocks_at(blk, split.blocks); };
-        if (rows_first) {
-            index_t copied = 0;  // box rows copied so far
-            for (index_t h = h0; h < h1; ++h) {
-                const index_t first = (h - h0) * p.in_step[H], needed = first + span_h;
-                if (nic > 0) copy_rows(std::max(copied, first), needed);
-                copied = needed;
-                tap_offsets(h);
-                for (index_t k = 0; k < split.chunks; ++k)
-                    for (index_t blk = b0; blk < b1; blk += nb_at(blk)) run_chunk(blk, nb_at(blk), h, k);
-            }
-        } else {
-            if (nic > 0) copy_rows(0, ext_h);
-            tap_offsets(h0);
-            for (index_t blk = b0; blk < b1; blk += nb_at(blk))
-                for (index_t h = h0; h < h1; ++h)
-                    for (index_t k = 0; k < split.chunks; ++k) run_chunk(blk, nb_at(blk), h, k);
+        });
+    };
+    const auto nb_at = [&](index_t blk) { return blocks_at(blk, split.blocks); };
+    if (rows_first) {
+        index_t copied = 0;  // box rows copied so far
+        for (index_t h = h0; h < h1; ++h) {
+            const index_t first = (h - h0) * p.in_step[H], needed = first + span_h;
+            if (nic > 0) copy_rows(std::max(copied, first), needed);
+            copied = needed;
+            tap_offsets(h);
+            for (index_t k = 0; k < split.chunks; ++k)
+                for (index_t blk = b0; blk < b1; blk += nb_at(blk)) run_chunk(blk, nb_at(blk), h, k);
         }
+    } else {
+        if (nic > 0) copy_rows(0, ext_h);
+        tap_offsets(h0);
+        for (index_t blk = b0; blk < b1; blk += nb_at(blk))
+            for (index_t h = h0; h < h1; ++h)
+                for (index_t k = 0; k < split.chunks; ++k) run_chunk(blk, nb_at(blk), h, k);
+    }
+}
+
+// Runs a tap plan; R >= 2. The weights' taps in the plan's tap order
+// (row-major over dims). The tasks run in parallel, each with its thread's
+// slot of `ws` (when given) as working memory.
+template <class T, std::size_t R>
+void run_tap_plan(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in, const weight_source<T>& wsrc,
+                  tensor_ref<T, R> out, const epilogue<T, R>& ep, const workspace& ws = {}) {
+    const task_layout<T, R> lay(p, batch, concurrency());
+    if (!lay.runs) return;
+    assert(!ws.base || ws.slot_bytes >= lay.scratch_bytes());
+    parallel_for_each(lay.items(batch), [&](index_t item) {
+        const int slot = thread_slot();
+        std::byte* memory = ws.base && slot >= 0 && slot < ws.slots ? ws.base + std::size_t(slot) * ws.slot_bytes : nullptr;
+        run_tap_task<T, R>(p, lay, item, in, wsrc, out, ep, memory);
     });
+}
+
+// The same on the calling thread alone, cut for one thread; `memory` as in
+// run_tap_task, of serial_scratch_bytes(p, batch) bytes.
+template <class T, std::size_t R>
+void run_tap_plan_serial(const tap_plan<R>& p, index_t batch, tensor_ref<const T, R> in, const weight_source<T>& wsrc,
+                         tensor_ref<T, R> out, const epilogue<T, R>& ep, std::byte* memory) {
+    const task_layout<T, R> lay(p, batch, 1);
+    if (!lay.runs) return;
+    for (index_t item = 0, n = lay.items(batch); item < n; ++item) run_tap_task<T, R>(p, lay, item, in, wsrc, out, ep, memory);
+}
+template <class T, std::size_t R>
+std::size_t serial_scratch_bytes(const tap_plan<R>& p, index_t batch) {
+    return task_layout<T, R>(p, batch, 1).scratch_bytes();
 }
 
 // Views of rank R as rank R + 1 with a leading extent-1 dimension.
@@ -847,6 +870,29 @@ std::vector<T> pack_conv_tail(const conv_geometry<R>& g, const T* weight) {
     });
 }
 
+namespace detail {
+// The weights [out][in][k0][k1]... read in place, the partial last block of
+// output channels from `packed_tail` (pack_conv_tail(g, weight)); packed into
+// `tail` when not given.
+template <class T, std::size_t R>
+weight_source<T> in_place_weights(const conv_geometry<R>& g, const T* weight, const T* packed_tail, std::vector<T>& tail) {
+    constexpr index_t B = blocking<T>::ocb;
+    index_t ntaps = 1;
+    for (std::size_t d = 0; d < R; ++d) ntaps *= g.kernel[d];
+    const index_t IC = g.in_channels, OC = g.out_channels;
+    weight_source<T> w{weight, B * IC * ntaps, IC * ntaps, 1};
+    if (OC % B != 0) {
+        if (!packed_tail) {
+            tail = pack_conv_tail<T, R>(g, weight);
+            packed_tail = tail.data();
+        }
+        w.tail = packed_tail;
+        w.tail_block = OC / B;
+    }
+    return w;
+}
+}  // namespace detail
+
 // Bytes of working memory per thread that conv_forward(g, batch, ...) with
 // output extents `out_extent` uses, for the calling task arena.
 template <class T, std::size_t R>
@@ -882,21 +928,9 @@ void conv_forward(const conv_geometry<R>& g, index_t batch, tensor_ref<const T, 
     if (batch <= 0 || g.out_channels <= 0) return;
     const index_t IC = g.in_channels, OC = g.out_channels;
     constexpr index_t B = detail::blocking<T>::ocb;
-    detail::weight_source<T> w;
     std::vector<T> tail;
-    if (packed) {
-        w = detail::weight_source<T>::packed(packed, IC, ntaps, B);
-    } else {
-        w = {weight, B * IC * ntaps, IC * ntaps, 1};
-        if (OC % B != 0) {
-            if (!packed_tail) {
-                tail = pack_conv_tail<T, R>(g, weight);
-                packed_tail = tail.data();
-            }
-            w.tail = packed_tail;
-            w.tail_block = OC / B;
-        }
-    }
+    const detail::weight_source<T> w = packed ? detail::weight_source<T>::packed(packed, IC, ntaps, B)
+                                              : detail::in_place_weights<T, R>(g, weight, packed_tail, tail);
     if (pointwise) {
         detail::conv_pointwise<T, R>(IC, OC, batch, in, w, out, ep, ws);
         return;

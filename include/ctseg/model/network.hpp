@@ -308,10 +308,12 @@ private:
         std::size_t most = 0;
         for (std::size_t i = 0; i < g.n_ops; ++i) {
             const auto& o = g.ops[i];
-            if (o.removed) continue;
+            if (o.removed || o.chained) continue;
             std::array<exec::index_t, R> extent{};
             for (std::size_t d = 0; d < R; ++d) extent[d] = g.values[std::size_t(o.out)].extent[d];
-            if (o.kind == plan::op_kind::conv)
+            if (o.chain_next >= 0)
+                most = std::max(most, chain_scratch_bytes(i, batch));
+            else if (o.kind == plan::op_kind::conv)
                 most = std::max(most, exec::conv_scratch_bytes<T, R>(model::detail::conv_geometry_of<R>(o), batch, extent));
             else if (o.kind == plan::op_kind::conv_transpose)
                 most = std::max(most, exec::conv_transpose_scratch_bytes<T, R>(model::detail::conv_transpose_geometry_of<R>(o),
@@ -327,30 +329,81 @@ private:
         run(batch, input, output, arena.get(), kernel_workspace(batch, arena.get(), slot_bytes), timings);
     }
 
+    // The weights a (transposed) convolution runs with: folded or as stored.
+    const T* weights_of(const plan::op_info& o) const { return o.folded_norm ? prepared_.data() + o.prepared : param(o.weight); }
+    // The epilogue of op o; folded norms bring their own bias, after the folded weights.
+    exec::epilogue<T, R> epilogue_for(const plan::op_info& o, exec::index_t batch, const T* input, T* output, T* arena) const {
+        const T* bias = o.folded_norm ? prepared_.data() + o.prepared + Bound::lowered.params[std::size_t(o.weight)].count
+                        : o.bias >= 0 ? param(o.bias)
+                                      : nullptr;
+        return model::detail::epilogue_of<T, R>(o, bias, o.prelu >= 0 ? param(o.prelu) : nullptr,
+                                                o.residual >= 0 ? view(o.residual, batch, input, output, arena) : ref<T>{});
+    }
+
+    // The links of the chain of convolutions that starts at op `first`
+    // (plan::detail::chain_convolutions); returns their count, the last op in `last`.
+    using chain = std::array<exec::chain_link<T, R>, exec::max_chain_links>;
+    std::size_t chain_links(std::size_t first, chain& links, std::size_t& last, exec::index_t batch, const T* input,
+                            T* output, T* arena) const {
+        constexpr const auto& g = Bound::graph;
+        static_assert(plan::max_chain_links <= int(exec::max_chain_links));
+        std::size_t n = 0;
+        for (int k = int(first); k >= 0; k = g.ops[std::size_t(k)].chain_next) {
+            const plan::op_info& o = g.ops[std::size_t(k)];
+            auto& l = links[n++];
+            l.g = model::detail::conv_geometry_of<R>(o);
+            if (arena || output) {
+                l.weight = weights_of(o);
+                l.packed_tail = packed_[std::size_t(k)].empty() ? nullptr : packed_[std::size_t(k)].data();
+                l.ep = epilogue_for(o, batch, input, output, arena);
+            }
+            last = std::size_t(k);
+        }
+        return n;
+    }
+    std::size_t chain_scratch_bytes(std::size_t first, exec::index_t batch) const {
+        constexpr const auto& g = Bound::graph;
+        chain links;
+        std::size_t last = first;
+        const std::size_t n = chain_links(first, links, last, batch, nullptr, nullptr, nullptr);
+        std::array<exec::index_t, R> extent{};
+        for (std::size_t d = 0; d < R; ++d) extent[d] = g.values[std::size_t(g.ops[first].in)].extent[d];
+        return exec::conv_chain_scratch_bytes<T, R>(std::span<const exec::chain_link<T, R>>(links.data(), n), batch, extent);
+    }
+
     void run(exec::index_t batch, const T* input, T* output, T* arena, const exec::workspace& ws,
              std::vector<op_timing>* timings) const {
         constexpr const auto& g = Bound::graph;
         for (std::size_t i = 0; i < g.n_ops; ++i) {
             const plan::op_info& o = g.ops[i];
-            if (o.removed) continue;
+            if (o.removed || o.chained) continue;
             const auto started = timings ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-            const ref<T> out = view(o.out, batch, input, output, arena);
             const ref<const T> in = model::detail::as_const(view(o.in, batch, input, output, arena));
-            // Folded norms bring their own bias, after the folded weights.
-            const T* bias = o.folded_norm ? prepared_.data() + o.prepared + Bound::lowered.params[std::size_t(o.weight)].count
-                            : o.bias >= 0 ? param(o.bias)
-                                          : nullptr;
-            const exec::epilogue<T, R> ep = model::detail::epilogue_of<T, R>(
-                o, bias, o.prelu >= 0 ? param(o.prelu) : nullptr, o.residual >= 0 ? view(o.residual, batch, input, output, arena) : out);
+            if (o.chain_next >= 0) {
+                chain links;
+                std::size_t last = i;
+                const std::size_t n = chain_links(i, links, last, batch, input, output, arena);
+                exec::conv_chain_forward<T, R>(std::span<const exec::chain_link<T, R>>(links.data(), n), batch, in,
+                                               view(g.ops[last].out, batch, input, output, arena), ws);
+                if (timings) {
+                    double flops = 0;
+                    for (int k = int(i); k >= 0; k = g.ops[std::size_t(k)].chain_next)
+                        flops += double(Bound::lowered.rows[std::size_t(g.ops[std::size_t(k)].row)].flops) * double(batch);
+                    timings->push_back({Bound::lowered.rows[std::size_t(o.row)].path.view(), "conv_chain",
+                                        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), flops});
+                }
+                continue;
+            }
+            const ref<T> out = view(o.out, batch, input, output, arena);
+            const exec::epilogue<T, R> ep = epilogue_for(o, batch, input, output, arena);
             switch (o.kind) {
                 case plan::op_kind::conv: {
-                    const T* w = o.folded_norm ? prepared_.data() + o.prepared : param(o.weight);
-                    exec::conv_forward<T, R>(model::detail::conv_geometry_of<R>(o), batch, in, w, out, ep, nullptr,
+                    exec::conv_forward<T, R>(model::detail::conv_geometry_of<R>(o), batch, in, weights_of(o), out, ep, nullptr,
                                             packed_[i].empty() ? nullptr : packed_[i].data(), ws);
                     break;
                 }
                 case plan::op_kind::conv_transpose: {
-                    const T* w = o.folded_norm ? prepared_.data() + o.prepared : param(o.weight);
+                    const T* w = weights_of(o);
                     exec::conv_transpose_forward<T, R>(model::detail::conv_transpose_geometry_of<R>(o), batch, in, w, out, ep,
                                                        packed_[i].data(), ws);
                     break;

@@ -63,6 +63,7 @@ struct value_info {
     int rank = 0;
     std::array<long, max_rank> extent{};
     std::array<double, max_rank> receptive{}, jump{};  // receptive field in input elements
+    bool streamed = false;    // produced and read inside one chain of convolutions: never stored whole
     constexpr long plane() const {
         long p = 1;
         for (int i = 0; i < rank; ++i) p *= extent[std::size_t(i)];
@@ -102,6 +103,10 @@ struct op_info {
     int residual_offset = 0, residual_period = 0;
     // tile: out[c] = in[tile_offset + c % tile_period]
     int tile_offset = 0, tile_period = 0;
+    // A chain of convolutions run depth first: the op that reads this one's
+    // (streamed) output, and whether this op's input is the previous link's.
+    int chain_next = -1;
+    bool chained = false;
 };
 
 struct row_info {

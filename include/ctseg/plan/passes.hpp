@@ -13,7 +13,14 @@ struct plan_options {
     bool fold_norms = true;        // batch norm folded into the preceding convolution (inference)
     bool fuse_epilogues = true;    // activation and residual add applied by the producing kernel
     bool concat_in_place = true;   // producers write straight into their slice of a concatenation
+    bool chain_convolutions = true;  // convolutions on large planes run depth first (conv_chain_forward)
+    // Chains form where an intermediate tensor holds at least this many
+    // elements per sample (8 MiB of float): smaller ones stay in the
+    // last-level cache between layers, and layer by layer is as fast.
+    long chain_min_elements = 1L << 21;
 };
+
+inline constexpr int max_chain_links = 4;
 
 namespace detail {
 template <class G>
@@ -142,6 +149,40 @@ constexpr void concat_in_place(G& g) {
     }
 }
 
+// A convolution whose large output only the next convolution reads streams
+// it to that convolution: the pair (and longer chains, up to max_chain_links)
+// runs depth first and the intermediate tensor leaves the memory plan.
+// Intermediate links carry no residual (it would be read at their rows).
+template <class G>
+constexpr void chain_convolutions(G& g, long min_elements) {
+    for (std::size_t i = 0; i < g.n_ops; ++i) {
+        if (g.ops[i].removed || g.ops[i].chained || g.ops[i].kind != op_kind::conv) continue;
+        int links = 1;
+        for (std::size_t at = i; links < max_chain_links;) {
+            op_info& p = g.ops[at];
+            const int v = p.out;
+            const value_info& x = g.values[std::size_t(v)];
+            if (x.rank < 2 || v == g.output || x.buffer != v || p.residual >= 0 || readers(g, v) != 1 ||
+                long(x.channels) * x.plane() < min_elements)
+                break;
+            // The reader must be the next operation: the chain runs as one
+            // step, and nothing else may run between its links.
+            const int j = reader_of(g, v);
+            std::size_t next = at + 1;
+            while (next < g.n_ops && g.ops[next].removed) ++next;
+            if (j < 0 || std::size_t(j) != next || g.ops[next].kind != op_kind::conv || g.ops[next].in != v) break;
+            bool shared = false;  // another value living in v's storage
+            for (std::size_t w = 0; w < g.n_values; ++w) shared |= int(w) != v && g.values[w].buffer == v;
+            if (shared) break;
+            p.chain_next = j;
+            g.ops[std::size_t(j)].chained = true;
+            g.values[std::size_t(v)].streamed = true;
+            at = std::size_t(j);
+            ++links;
+        }
+    }
+}
+
 // The network's result is written straight into the caller's tensor when it
 // owns its storage; otherwise a final copy is added.
 template <class G>
@@ -183,12 +224,15 @@ constexpr auto plan_memory(const G& g) {
             m.first[s] = std::min(m.first[s], step);
             m.last[s] = std::max(m.last[s], step);
         }
-        ++step;
+        // A chain's links run as one step: what any link reads or writes is live throughout.
+        const bool chain_goes_on = o.chain_next >= 0;
+        if (!chain_goes_on) ++step;
     }
     std::array<int, N> order{};
     std::size_t n = 0;
     for (std::size_t v = 0; v < g.n_values; ++v) {
-        if (int(v) == g.input || int(v) == g.output || g.values[v].buffer != int(v) || m.last[v] < 0) continue;
+        if (int(v) == g.input || int(v) == g.output || g.values[v].buffer != int(v) || g.values[v].streamed || m.last[v] < 0)
+            continue;
         const long raw = long(g.values[v].channels) * g.values[v].plane();
         m.size[v] = (raw + alignment_elements - 1) / alignment_elements * alignment_elements;
         order[n++] = int(v);
@@ -237,6 +281,7 @@ constexpr G optimise(G g, const plan_options& opt) {
     detail::fuse_epilogues(g, opt);
     if (opt.concat_in_place) detail::concat_in_place(g);
     detail::route_output(g);
+    if (opt.chain_convolutions) detail::chain_convolutions(g, opt.chain_min_elements);
     detail::assign_prepared(g);
     return g;
 }

@@ -83,6 +83,16 @@ void print_summary(std::ostream& os) {
        << "receptive field " << field_text(g, g.output) << "; " << Bound::live_ops << " kernels after fusion (of "
        << g.n_ops << " operations); workspace " << with_thousands(Bound::template workspace_bytes<float>)
        << " bytes per batch element (float)\n";
+    constexpr const auto& planned = Bound::graph;
+    int chains = 0, links = 0;
+    for (std::size_t i = 0; i < planned.n_ops; ++i) {
+        const auto& o = planned.ops[i];
+        if (o.removed) continue;
+        chains += o.chain_next >= 0 && !o.chained;
+        links += o.chain_next >= 0 || o.chained;
+    }
+    if (chains > 0)
+        os << chains << " chains of convolutions (" << links << " in all) run depth first, their intermediates outside the workspace\n";
 }
 
 // summary<B>() prints the same table to standard output.
