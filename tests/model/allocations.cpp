@@ -65,6 +65,19 @@ BOOST_AUTO_TEST_CASE(unet2d_forward_allocates_nothing) {
         }
 }
 
+// The same with every convolution pair chained (depth first, band buffers in
+// the arena); the last chain ends in the 2-class head.
+BOOST_AUTO_TEST_CASE(chained_unet2d_forward_allocates_nothing) {
+    using bound = bind<nets::unet<2, 8, 2, true>, shape<1, 64, 48>, plan::plan_options{.chain_min_elements = 1}>;
+    static_assert(bound::graph.ops[0].chain_next >= 0, "the first convolution starts a chain");
+    for (int threads : {1, 2})
+        for (int batch : {1, 2}) {
+            BOOST_TEST_CONTEXT("threads " << threads << ", batch " << batch) {
+                BOOST_TEST(allocations_after_first_pass<bound>(threads, batch) == 0);
+            }
+        }
+}
+
 // 3D U-Net with batch norm folded into the convolutions, unpadded (crops).
 BOOST_AUTO_TEST_CASE(unet3d_forward_allocates_nothing) {
     using bound = bind<nets::unet3d<3, 2, 2>, shape<1, 44, 44, 44>>;
