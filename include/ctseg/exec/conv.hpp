@@ -66,11 +66,14 @@ struct tap_plan {
     index_t in_channels = 0, out_channels = 0;
     std::array<index_t, R> count{}, in_step{}, out_step{}, out_base{};
     std::array<tap_list, R> taps;
-    // out_channels counts virtual channels v: real channel v / fold, with the
-    // innermost output coordinate shifted by v % fold (and dropped when it
-    // falls outside the output). Lets residue classes of a transposed
-    // convolution share one pass so that output rows are written whole.
-    index_t fold = 1;
+    // out_channels counts virtual channels v = (c * fold_rows + y) * fold + x:
+    // real channel c, with the innermost output coordinate shifted by x and
+    // the output row (dim R - 2) by y, and dropped where that falls outside
+    // the output. Lets residue classes of a transposed convolution share one
+    // pass, so that output rows are written whole and the input is read once.
+    // fold_rows > 1 takes fold * fold_rows dividing the block of output
+    // channels (a block holds whole real channels) and out_base = 0 along R - 2.
+    index_t fold = 1, fold_rows = 1;
 
     index_t tap_count() const {
         index_t t = 1;
@@ -336,6 +339,7 @@ void run_tap_task(const tap_plan<R>& p, const task_layout<T, R>& lay, index_t it
     const auto& split = lay.split;
     const index_t hc = lay.hc, nchunks = lay.nchunks, groups = lay.groups, per_group = lay.per_group;
     const auto& amax = lay.amax;
+    assert(p.fold_rows == 1 || (p.fold > 1 && OCB % (p.fold * p.fold_rows) == 0 && p.out_base[H] == 0));
     index_t r = item;
     const index_t g = r % groups; r /= groups;
     const index_t ch = r % nchunks; r /= nchunks;
@@ -510,6 +514,15 @@ void run_tap_task(const tap_plan<R>& p, const task_layout<T, R>& lay, index_t it
     // Instantiated for every nv up to NVMAX with the block counts run_split
     // picks (NVMAX / nv for its longer chunks and NVMAX / (nv + 1) for the
     // shorter ones) and with one block for the group's last blocks.
+    // Of virtual channel vc: its real channel, and the shift of its output
+    // row h in plane positions (-1 when the row falls outside the output).
+    const index_t per_real = p.fold * p.fold_rows;
+    const auto row_shift = [&](index_t vc, index_t h) -> index_t {
+        if (p.fold_rows == 1) return 0;
+        const index_t y = (vc / p.fold) % p.fold_rows;
+        return h * p.out_step[H] + p.out_base[H] + y < out.extent[H] ? y * out.extent[I] : -1;
+    };
+    index_t row = 0;  // the output row of the stores of `accumulate`
     enum class sink { into_acc, contiguous, interleaved_pairs };
     auto accumulate = [&](const T* ib, index_t blk, int nb, int nv, sink to = sink::into_acc, index_t pos = 0,
                           index_t count = 0) {
@@ -526,9 +539,12 @@ void run_tap_task(const tap_plan<R>& p, const task_layout<T, R>& lay, index_t it
                     store_vectors(blk * OCB + oo, pos, count, NV, [&](int j) { return a[oo][j]; });
             } else if (to == sink::interleaved_pairs) {
                 for (int oo = 0; oo + 1 < NB * OCB && blk * OCB + oo < OC; oo += 2) {
+                    const index_t vc = blk * OCB + oo, shift = row_shift(vc, row);
+                    if (shift < 0) continue;
                     typename S::V first_half[NV], second_half[NV];
                     for (int v = 0; v < NV; ++v) interleave<T>(a[oo][v], a[oo + 1][v], first_half[v], second_half[v]);
-                    store_vectors((blk * OCB + oo) / 2, pos, count, 2 * NV, [&](int j) { return j % 2 ? second_half[j / 2] : first_half[j / 2]; });
+                    store_vectors(vc / per_real, pos + shift, count, 2 * NV,
+                                  [&](int j) { return j % 2 ? second_half[j / 2] : first_half[j / 2]; });
                 }
             } else {
                 for (int oo = 0; oo < NB * OCB; ++oo)
@@ -551,17 +567,17 @@ void run_tap_task(const tap_plan<R>& p, const task_layout<T, R>& lay, index_t it
         const bool tail_inside = wsrc.tail_block >= blk && wsrc.tail_block < blk + most;
         return b1 - blk >= most && !tail_inside ? most : 1;
     };
-    // f(ce, dst, shift) for each real output channel of a call left in acc,
-    // its nv vectors in tmp: ce its epilogue, dst its output plane, shift
-    // its innermost output offset.
+    // f(ce, dst, shift, vc) for each virtual output channel vc of a call
+    // left in acc, its nv vectors in tmp: ce its epilogue, dst its output
+    // plane, shift its innermost output offset.
     const auto each_channel_in_tmp = [&](index_t blk, int nb, int nv, auto&& f) {
         for (int oo = 0; oo < nb * OCB; ++oo) {
             const index_t vc = blk * OCB + oo;
             if (vc >= OC) break;
-            const index_t c = vc / p.fold;
+            const index_t c = vc / per_real;
             for (int v = 0; v < nv; ++v) S::store(tmp + v * L, acc[oo][v]);
             f(make_channel_epilogue(ep, n, c, out_plane), out.data + n * out.batch_stride + c * out_plane,
-              p.out_base[I] + vc % p.fold);
+              p.out_base[I] + vc % p.fold, vc);
         }
     };
     if (flat) {
@@ -576,14 +592,47 @@ void run_tap_task(const tap_plan<R>& p, const task_layout<T, R>& lay, index_t it
                 const index_t j0 = run_parts.first(k) * L;
                 const index_t rem = std::min<index_t>(nv * L, run - j0);
                 accumulate(nic > 0 ? buf + j0 : nullptr, blk, nb, nv);
-                each_channel_in_tmp(blk, nb, nv, [&](const channel_epilogue<T>& ce, T* dst, index_t shift) {
+                if (p.fold == 2 && p.out_step[I] == 2) {
+                    // Pairs of innermost residues: interleaved, then stored contiguously.
+                    alignas(64) T second[NVMAX * L], pairs[2 * NVMAX * L];
+                    for (int oo = 0; oo + 1 < nb * OCB; oo += 2) {
+                        const index_t vc = blk * OCB + oo;
+                        if (vc >= OC) break;
+                        for (int v = 0; v < nv; ++v) {
+                            S::store(tmp + v * L, acc[oo][v]);
+                            S::store(second + v * L, acc[oo + 1][v]);
+                        }
+                        const index_t c = vc / per_real;
+                        const auto ce = make_channel_epilogue(ep, n, c, out_plane);
+                        T* dst = out.data + n * out.batch_stride + c * out_plane;
+                        for (index_t i = 0; i < rem;) {
+                            const index_t j = j0 + i, r = j / M, ow = j - r * M;
+                            const index_t len = std::min(rem - i, M - ow);
+                            const index_t valid = std::min(len, OW - ow), shift = row_shift(vc, h0 + r);
+                            const index_t first = 2 * ow + p.out_base[I];
+                            const index_t cnt = std::min(2 * valid, out.extent[I] - first);
+                            if (shift >= 0 && cnt > 0) {
+                                for (index_t e = 0; e < valid; ++e) {
+                                    pairs[2 * e] = tmp[i + e];
+                                    pairs[2 * e + 1] = second[i + e];
+                                }
+                                const index_t pos = row_position(h0 + r) + shift + first;
+                                ce.apply(pairs, dst + pos, cnt, pos);
+                            }
+                            i += len;
+                        }
+                    }
+                    continue;
+                }
+                each_channel_in_tmp(blk, nb, nv, [&](const channel_epilogue<T>& ce, T* dst, index_t shift, index_t vc) {
                     index_t i = 0;
                     while (i < rem) {
                         // One output row segment at a time.
                         const index_t j = j0 + i, r = j / M, ow = j - r * M;
                         const index_t len = std::min(rem - i, M - ow);
-                        const index_t valid = std::max<index_t>(0, std::min(len, OW - ow));
-                        const index_t rp = row_position(h0 + r);
+                        const index_t rows_shift = row_shift(vc, h0 + r);
+                        const index_t valid = rows_shift < 0 ? 0 : std::max<index_t>(0, std::min(len, OW - ow));
+                        const index_t rp = row_position(h0 + r) + std::max<index_t>(rows_shift, 0);
                         if (p.out_step[I] == 1) {
                             const index_t pos = rp + ow + shift;
                             const index_t cnt = std::min(valid, out.extent[I] - ow - shift);
@@ -624,6 +673,7 @@ void run_tap_task(const tap_plan<R>& p, const task_layout<T, R>& lay, index_t it
         }
         if (interleaved && p.fold == 2) {
             const index_t first = ow0 * 2 + p.out_base[I];
+            row = h;
             accumulate(rowbase ? rowbase + ow0 : nullptr, blk, nb, nv, sink::interleaved_pairs, rowpos + first,
                        std::min(rem * 2, out.extent[I] - first));
             return;
@@ -636,7 +686,9 @@ void run_tap_task(const tap_plan<R>& p, const task_layout<T, R>& lay, index_t it
             for (int oo = 0; oo < nb * OCB; oo += int(f)) {
                 const index_t vc = blk * OCB + oo;
                 if (vc >= OC) break;
-                const index_t c = vc / f, first = ow0 * f + p.out_base[I];
+                const index_t shift = row_shift(vc, h);
+                if (shift < 0) continue;
+                const index_t c = vc / per_real, first = ow0 * f + p.out_base[I];
                 for (index_t r = 0; r < f; ++r) {
                     for (int v = 0; v < nv; ++v) S::store(tmp + v * L, acc[oo + r][v]);
                     for (index_t i = 0; i < rem; ++i) inter[i * f + r] = tmp[i];
@@ -644,11 +696,14 @@ void run_tap_task(const tap_plan<R>& p, const task_layout<T, R>& lay, index_t it
                 const index_t cnt = std::min(rem * f, out.extent[I] - first);
                 const auto ce = make_channel_epilogue(ep, n, c, out_plane);
                 T* dst = out.data + n * out.batch_stride + c * out_plane;
-                ce.apply(inter, dst + rowpos + first, cnt, rowpos + first);
+                ce.apply(inter, dst + rowpos + shift + first, cnt, rowpos + shift + first);
             }
             return;
         }
-        each_channel_in_tmp(blk, nb, nv, [&](const channel_epilogue<T>& ce, T* dst, index_t shift) {
+        each_channel_in_tmp(blk, nb, nv, [&](const channel_epilogue<T>& ce, T* dst, index_t shift, index_t vc) {
+            const index_t rows_shift = row_shift(vc, h);
+            if (rows_shift < 0) return;
+            const index_t rowpos = row_position(h) + rows_shift;
             if (!ce.residual) {
                 ce.apply(tmp, tmp, rem, 0);
                 const index_t step = p.out_step[I];
@@ -757,6 +812,7 @@ tap_plan<R + 1> lift(const tap_plan<R>& p) {
         u.taps[d + 1] = p.taps[d];
     }
     u.fold = p.fold;
+    u.fold_rows = p.fold_rows;
     return u;
 }
 
