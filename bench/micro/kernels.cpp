@@ -4,12 +4,14 @@
 // executable build/bench/kernels_micro directly (--benchmark_filter=...).
 #include <cstddef>
 #include <random>
+#include <span>
 #include <vector>
 
 #include <benchmark/benchmark.h>
 
 #include "ctseg/exec/backward_conv.hpp"
 #include "ctseg/exec/conv.hpp"
+#include "ctseg/exec/conv_chain.hpp"
 #include "ctseg/exec/conv_transpose.hpp"
 #include "ctseg/exec/pool.hpp"
 
@@ -82,6 +84,47 @@ void BM_conv_forward(benchmark::State& state, index_t ic, index_t oc, index_t k,
         benchmark::ClobberMemory();
     }
     set_flops(state, 2.0 * double(ic) * double(oc) * double(taps) * double(plane));
+}
+
+// The last decoder block of unet2d/bench: 3x3 ic -> oc, 3x3 oc -> oc (bias +
+// ReLU), 1x1 oc -> 2, at S x S; layer by layer through conv_forward, or
+// depth first through conv_chain_forward (no intermediate stored whole).
+void BM_decoder_block(benchmark::State& state, index_t ic, index_t oc, index_t S, bool chained) {
+    const std::array<conv_geometry<2>, 3> g = {conv_geom<2>(ic, oc, 3), conv_geom<2>(oc, oc, 3), conv_geom<2>(oc, 2, 1)};
+    const index_t plane = S * S;
+    auto x = random_vec(ic * plane, 1);
+    std::array<std::vector<float>, 3> w, b, tail, y;
+    std::array<epilogue<float, 2>, 3> ep;
+    std::array<chain_link<float, 2>, 3> links;
+    double flops = 0;
+    for (std::size_t j = 0; j < 3; ++j) {
+        const index_t taps = g[j].kernel[0] * g[j].kernel[1];
+        w[j] = random_vec(g[j].out_channels * g[j].in_channels * taps, unsigned(2 + j));
+        b[j] = random_vec(g[j].out_channels, unsigned(5 + j));
+        tail[j] = pack_conv_tail<float, 2>(g[j], w[j].data());
+        y[j].resize(static_cast<std::size_t>(g[j].out_channels * plane));
+        ep[j].bias = b[j].data();
+        ep[j].act = j < 2 ? activation::relu : activation::none;
+        links[j] = {g[j], w[j].data(), tail[j].empty() ? nullptr : tail[j].data(), ep[j]};
+        flops += 2.0 * double(g[j].in_channels * g[j].out_channels * taps * plane);
+    }
+    for (auto _ : state) {
+        if (chained) {
+            conv_chain_forward<float, 2>(std::span<const chain_link<float, 2>>(links), 1, ref<const float, 2>(x.data(), ic, S),
+                                         ref<float, 2>(y[2].data(), 2, S));
+        } else {
+            const float* in = x.data();
+            for (std::size_t j = 0; j < 3; ++j) {
+                conv_forward<float, 2>(g[j], 1, ref<const float, 2>(in, g[j].in_channels, S),
+                                       w[j].data(), ref<float, 2>(y[j].data(), g[j].out_channels, S), ep[j], nullptr,
+                                       tail[j].empty() ? nullptr : tail[j].data());
+                in = y[j].data();
+            }
+        }
+        benchmark::DoNotOptimize(y[2].data());
+        benchmark::ClobberMemory();
+    }
+    set_flops(state, flops);
 }
 
 // Transposed convolution kernel 2^R stride 2: S^R -> (2S)^R.
@@ -170,6 +213,8 @@ void conv_forward_2d(benchmark::State& s, index_t ic, index_t oc, index_t k, ind
 void conv_forward_2d_packed(benchmark::State& s, index_t ic, index_t oc, index_t k, index_t S) { BM_conv_forward<2>(s, ic, oc, k, S, true); }
 void conv_forward_3d(benchmark::State& s, index_t ic, index_t oc, index_t k, index_t S) { BM_conv_forward<3>(s, ic, oc, k, S); }
 void conv_transpose_forward_2d(benchmark::State& s, index_t ic, index_t oc, index_t S) { BM_conv_transpose_forward<2>(s, ic, oc, S); }
+void decoder_block_layers(benchmark::State& s, index_t ic, index_t oc, index_t S) { BM_decoder_block(s, ic, oc, S, false); }
+void decoder_block_chained(benchmark::State& s, index_t ic, index_t oc, index_t S) { BM_decoder_block(s, ic, oc, S, true); }
 void conv_transpose_forward_3d(benchmark::State& s, index_t ic, index_t oc, index_t S) { BM_conv_transpose_forward<3>(s, ic, oc, S); }
 void max_pool_forward_2d(benchmark::State& s, index_t C, index_t S) { BM_max_pool_forward<2>(s, C, S); }
 void max_pool_forward_3d(benchmark::State& s, index_t C, index_t S) { BM_max_pool_forward<3>(s, C, S); }
@@ -193,6 +238,11 @@ BENCHMARK_CAPTURE(conv_forward_2d, 3x3_512to512_16x16, 512, 512, 3, 16)
 BENCHMARK_CAPTURE(conv_forward_2d, 1x1_256to256_32x32, 256, 256, 1, 32)
     ->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(conv_forward_3d, 3x3x3_32to32_32cubed, 32, 32, 3, 32)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+// Depth first against layer by layer (plan::plan_options::chain_convolutions).
+BENCHMARK_CAPTURE(decoder_block_layers, 64to32to32to2_256x256, 64, 32, 256)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(decoder_block_chained, 64to32to32to2_256x256, 64, 32, 256)
     ->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(conv_transpose_forward_2d, 2x2s2_128to64_64x64, 128, 64, 64)
     ->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -17,6 +17,7 @@
 #include <array>
 #include <cassert>
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
 #include <vector>
 
@@ -200,17 +201,18 @@ struct run_split {
     }
 };
 
-// A per-thread buffer, one per (T, Use), that keeps its capacity: once grown,
-// later calls allocate nothing. Safe because a task body never waits (no
-// other task runs on its thread while it uses the buffer).
-template <class T, class Use>
-inline std::vector<T>& scratch() {
-    thread_local std::vector<T> buf;
-    return buf;
+// A per-thread buffer of at least `bytes` bytes, 64-byte aligned (vector
+// loads never straddle a cache line more than the data does), one per Use,
+// that keeps its capacity: once grown, later calls allocate nothing. Safe
+// because a task body never waits (no other task runs on its thread while it
+// uses the buffer).
+template <class Use>
+inline std::byte* aligned_scratch(std::size_t bytes) {
+    thread_local std::vector<std::byte> buf;
+    if (buf.size() < bytes + 64) buf.resize(bytes + 64);
+    return reinterpret_cast<std::byte*>((reinterpret_cast<std::uintptr_t>(buf.data()) + 63) / 64 * 64);
 }
-struct input_rows_use;
-struct tap_offsets_use;
-struct outer_rows_use;
+struct task_memory_use;
 
 // How a tap plan is cut into tasks, and the working memory of one task.
 template <class T, std::size_t R>
@@ -274,8 +276,9 @@ struct task_layout {
         // Outer planes (dims < H), row chunks along H, output-channel groups.
         // A chunk has few enough rows that its copy of the input stays in L2 and,
         // where a block of weights is large (several taps), enough outputs that
-        // every weight read feeds many FMAs; then there are enough tasks (channel
-        // groups if rows run out) for all threads.
+        // every weight read feeds many FMAs; then there are enough tasks for all
+        // threads, split into groups of output channels only where the rows run
+        // out (every group copies the same input rows).
         for (std::size_t d = 0; d < H; ++d) planes *= p.count[d];
         rows = p.count[H];
         const index_t want = threads > 1 ? 4 * threads : 1;
@@ -296,14 +299,14 @@ struct task_layout {
             return double(nic) * double(box_other * box_rows(h)) * double(rowlen) * double(sizeof(T));
         };
         constexpr double input_budget = 384.0 * 1024.0;   // bytes, well inside a core's L2
-        const index_t min_outputs = ntaps > 1 ? 256 : 1;  // output positions per chunk
+        const index_t min_outputs = ntaps > 1 ? 128 : 1;  // output positions per chunk
         const index_t tasks_per_base = std::max<index_t>(1, (want + base - 1) / base);
         hc = (rows + tasks_per_base - 1) / tasks_per_base;
         while (!rows_first && hc > 1 && input_bytes(hc) > input_budget) --hc;
         hc = std::min(rows, std::max(hc, (min_outputs + OW - 1) / OW));
         nchunks = (rows + hc - 1) / hc;
         hc = (rows + nchunks - 1) / nchunks;
-        if (threads > 1 && base * nchunks < 2 * threads)
+        if (threads > 1 && base * nchunks < threads)
             groups = std::min(nblocks, (2 * threads + base * nchunks - 1) / (base * nchunks));
         per_group = (nblocks + groups - 1) / groups;
         groups = (nblocks + per_group - 1) / per_group;
@@ -375,24 +378,12 @@ void run_tap_task(const tap_plan<R>& p, const task_layout<T, R>& lay, index_t it
     // input row (of a plane) of each outer row at H = 0, -1 outside.
     T* buf;
     index_t *off, *outer_src;
-    if (memory) {
-        std::byte* at = memory;
-        buf = reinterpret_cast<T*>(at);
-        at += layout::round_up(std::size_t(lay.buffer_elements) * sizeof(T));
-        off = reinterpret_cast<index_t*>(at);
-        at += layout::round_up(std::size_t(lay.offset_entries) * sizeof(index_t));
-        outer_src = reinterpret_cast<index_t*>(at);
-    } else {
-        auto& b = scratch<T, input_rows_use>();
-        auto& o = scratch<index_t, tap_offsets_use>();
-        auto& r = scratch<index_t, outer_rows_use>();
-        if (b.size() < std::size_t(lay.buffer_elements)) b.resize(std::size_t(lay.buffer_elements));
-        if (o.size() < std::size_t(lay.offset_entries)) o.resize(std::size_t(lay.offset_entries));
-        if (r.size() < std::size_t(lay.outer_entries)) r.resize(std::size_t(lay.outer_entries));
-        buf = b.data();
-        off = o.data();
-        outer_src = r.data();
-    }
+    std::byte* at = memory ? memory : aligned_scratch<task_memory_use>(lay.scratch_bytes());
+    buf = reinterpret_cast<T*>(at);
+    at += layout::round_up(std::size_t(lay.buffer_elements) * sizeof(T));
+    off = reinterpret_cast<index_t*>(at);
+    at += layout::round_up(std::size_t(lay.offset_entries) * sizeof(index_t));
+    outer_src = reinterpret_cast<index_t*>(at);
     if (nic > 0) {
         std::fill_n(buf + nic * ic_stride, lay.flat_tail, T(0));
         std::fill_n(outer_src, outer_rows, index_t(-1));

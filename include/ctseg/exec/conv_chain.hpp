@@ -159,15 +159,8 @@ void conv_chain_forward(std::span<const chain_link<T, R>> chain, index_t batch, 
         const index_t c0 = strip * rows / lay.strips, c1 = (strip + 1) * rows / lay.strips;
         // The task's memory: the intermediates, then the links' working memory.
         const int slot = thread_slot();
-        std::vector<std::byte>* own = nullptr;
-        std::byte* memory;
-        if (ws.base && slot >= 0 && slot < ws.slots) {
-            memory = ws.base + std::size_t(slot) * ws.slot_bytes;
-        } else {
-            own = &detail::scratch<std::byte, layout_t>();
-            if (own->size() < lay.bytes + 64) own->resize(lay.bytes + 64);
-            memory = reinterpret_cast<std::byte*>((reinterpret_cast<std::uintptr_t>(own->data()) + 63) / 64 * 64);
-        }
+        std::byte* const memory = ws.base && slot >= 0 && slot < ws.slots ? ws.base + std::size_t(slot) * ws.slot_bytes
+                                                                          : detail::aligned_scratch<layout_t>(lay.bytes);
         std::byte* const link_memory = memory + lay.scratch_at;
         std::array<T*, max_chain_links> buf{};
         std::array<index_t, max_chain_links> first{}, last{};  // rows [first, last) held, at buffer row 0 on
