@@ -376,14 +376,12 @@ void run_tap_task(const tap_plan<R>& p, const task_layout<T, R>& lay, index_t it
 
     // The task's working memory: the input rows, the tap offsets, and the
     // input row (of a plane) of each outer row at H = 0, -1 outside.
-    T* buf;
-    index_t *off, *outer_src;
-    std::byte* at = memory ? memory : aligned_scratch<task_memory_use>(lay.scratch_bytes());
-    buf = reinterpret_cast<T*>(at);
-    at += layout::round_up(std::size_t(lay.buffer_elements) * sizeof(T));
-    off = reinterpret_cast<index_t*>(at);
-    at += layout::round_up(std::size_t(lay.offset_entries) * sizeof(index_t));
-    outer_src = reinterpret_cast<index_t*>(at);
+    std::byte* const at = memory ? memory : aligned_scratch<task_memory_use>(lay.scratch_bytes());
+    const std::size_t off_at = layout::round_up(std::size_t(lay.buffer_elements) * sizeof(T));
+    const std::size_t outer_at = off_at + layout::round_up(std::size_t(lay.offset_entries) * sizeof(index_t));
+    T* const buf = reinterpret_cast<T*>(at);
+    index_t* const off = reinterpret_cast<index_t*>(at + off_at);
+    index_t* const outer_src = reinterpret_cast<index_t*>(at + outer_at);
     if (nic > 0) {
         std::fill_n(buf + nic * ic_stride, lay.flat_tail, T(0));
         std::fill_n(outer_src, outer_rows, index_t(-1));
@@ -497,14 +495,6 @@ void run_tap_task(const tap_plan<R>& p, const task_layout<T, R>& lay, index_t it
             }
         }
     };
-    // acc = the micro-kernel over nb blocks from blk and nv vectors from ib;
-    // or, for outputs that are contiguous in a row (`to` not into_acc),
-    // straight from the registers through the epilogue to the `count`
-    // outputs from plane position pos of every channel (with stride-2
-    // residues folded: of every pair of virtual channels, interleaved).
-    // Instantiated for every nv up to NVMAX with the block counts run_split
-    // picks (NVMAX / nv for its longer chunks and NVMAX / (nv + 1) for the
-    // shorter ones) and with one block for the group's last blocks.
     // Of virtual channel vc: its real channel, and the shift of its output
     // row h in plane positions (-1 when the row falls outside the output).
     const index_t per_real = p.fold * p.fold_rows;
@@ -514,6 +504,14 @@ void run_tap_task(const tap_plan<R>& p, const task_layout<T, R>& lay, index_t it
         return h * p.out_step[H] + p.out_base[H] + y < out.extent[H] ? y * out.extent[I] : -1;
     };
     index_t row = 0;  // the output row of the stores of `accumulate`
+    // acc = the micro-kernel over nb blocks from blk and nv vectors from ib;
+    // or, for outputs that are contiguous in a row (`to` not into_acc),
+    // straight from the registers through the epilogue to the `count`
+    // outputs from plane position pos of every channel (with stride-2
+    // residues folded: of every pair of virtual channels, interleaved).
+    // Instantiated for every nv up to NVMAX with the block counts run_split
+    // picks (NVMAX / nv for its longer chunks and NVMAX / (nv + 1) for the
+    // shorter ones) and with one block for the group's last blocks.
     enum class sink { into_acc, contiguous, interleaved_pairs };
     auto accumulate = [&](const T* ib, index_t blk, int nb, int nv, sink to = sink::into_acc, index_t pos = 0,
                           index_t count = 0) {

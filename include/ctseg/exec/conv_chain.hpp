@@ -64,6 +64,10 @@ struct chain_layout {
         for (std::size_t d = 1; d < R; ++d) e *= extent[j][d];
         return e;
     }
+    // Bytes of the buffer of intermediate j holding `rows` rows (64-byte multiple).
+    std::size_t buffer_bytes(std::span<const chain_link<T, R>> chain, std::size_t j, index_t rows) const {
+        return task_layout<T, R>::round_up(std::size_t(chain[j].g.out_channels * rows * slice(j + 1)) * sizeof(T));
+    }
 
     chain_layout(std::span<const chain_link<T, R>> chain, const std::array<index_t, R>& in_extent, index_t batch,
                  index_t threads) {
@@ -92,8 +96,7 @@ struct chain_layout {
         };
         const auto held_bytes = [&](const std::array<index_t, max_chain_links>& h) {
             std::size_t n = 0;
-            for (std::size_t j = 0; j + 1 < links; ++j)
-                n += task_layout<T, R>::round_up(std::size_t(chain[j].g.out_channels * h[j] * slice(j + 1)) * sizeof(T));
+            for (std::size_t j = 0; j + 1 < links; ++j) n += buffer_bytes(chain, j, h[j]);
             return n;
         };
         // The largest band whose intermediates fit a share of the core's L2
@@ -106,7 +109,7 @@ struct chain_layout {
         std::size_t at = 0;
         for (std::size_t j = 0; j + 1 < links; ++j) {
             buffer_at[j] = at;
-            at += task_layout<T, R>::round_up(std::size_t(chain[j].g.out_channels * held[j] * slice(j + 1)) * sizeof(T));
+            at += buffer_bytes(chain, j, held[j]);
         }
         scratch_at = at;
         // Each link's working memory for any row count it may be given.

@@ -341,10 +341,12 @@ private:
     }
 
     // The links of the chain of convolutions that starts at op `first`
-    // (plan::detail::chain_convolutions); returns their count, the last op in `last`.
+    // (plan::detail::chain_convolutions); returns their count, the last op in
+    // `last`. Without `data`, only their geometry (enough to size the chain's
+    // working memory).
     using chain = std::array<exec::chain_link<T, R>, exec::max_chain_links>;
-    std::size_t chain_links(std::size_t first, chain& links, std::size_t& last, exec::index_t batch, const T* input,
-                            T* output, T* arena) const {
+    std::size_t chain_links(std::size_t first, chain& links, std::size_t& last, bool data, exec::index_t batch = 0,
+                            const T* input = nullptr, T* output = nullptr, T* arena = nullptr) const {
         constexpr const auto& g = Bound::graph;
         static_assert(plan::max_chain_links <= int(exec::max_chain_links));
         std::size_t n = 0;
@@ -352,7 +354,7 @@ private:
             const plan::op_info& o = g.ops[std::size_t(k)];
             auto& l = links[n++];
             l.g = model::detail::conv_geometry_of<R>(o);
-            if (arena || output) {
+            if (data) {
                 l.weight = weights_of(o);
                 l.packed_tail = packed_[std::size_t(k)].empty() ? nullptr : packed_[std::size_t(k)].data();
                 l.ep = epilogue_for(o, batch, input, output, arena);
@@ -365,7 +367,7 @@ private:
         constexpr const auto& g = Bound::graph;
         chain links;
         std::size_t last = first;
-        const std::size_t n = chain_links(first, links, last, batch, nullptr, nullptr, nullptr);
+        const std::size_t n = chain_links(first, links, last, false);
         std::array<exec::index_t, R> extent{};
         for (std::size_t d = 0; d < R; ++d) extent[d] = g.values[std::size_t(g.ops[first].in)].extent[d];
         return exec::conv_chain_scratch_bytes<T, R>(std::span<const exec::chain_link<T, R>>(links.data(), n), batch, extent);
@@ -382,7 +384,7 @@ private:
             if (o.chain_next >= 0) {
                 chain links;
                 std::size_t last = i;
-                const std::size_t n = chain_links(i, links, last, batch, input, output, arena);
+                const std::size_t n = chain_links(i, links, last, true, batch, input, output, arena);
                 exec::conv_chain_forward<T, R>(std::span<const exec::chain_link<T, R>>(links.data(), n), batch, in,
                                                view(g.ops[last].out, batch, input, output, arena), ws);
                 if (timings) {

@@ -55,6 +55,13 @@ constexpr int last_write(const G& g, int v) {
     }
     return last;
 }
+// Whether another value lives in v's storage (a slice of it).
+template <class G>
+constexpr bool storage_shared(const G& g, int v) {
+    for (std::size_t w = 0; w < g.n_values; ++w)
+        if (int(w) != v && g.values[w].buffer == v) return true;
+    return false;
+}
 constexpr bool has_epilogue(op_kind k) {
     return k == op_kind::conv || k == op_kind::conv_transpose || k == op_kind::pointwise ||
            k == op_kind::batch_norm || k == op_kind::instance_norm;
@@ -139,10 +146,8 @@ constexpr void concat_in_place(G& g) {
         value_info& src = g.values[std::size_t(v)];
         const value_info& dst = g.values[std::size_t(c.out)];
         if (v == g.input || v == g.output || src.buffer != v || src.extent != dst.extent) continue;
-        bool shared = false;
-        for (std::size_t w = 0; w < g.n_values; ++w) shared |= int(w) != v && g.values[w].buffer == v;
         const int p = producer_of(g, v);
-        if (shared || p < 0 || g.ops[std::size_t(p)].kind == op_kind::copy) continue;
+        if (storage_shared(g, v) || p < 0 || g.ops[std::size_t(p)].kind == op_kind::copy) continue;
         src.buffer = dst.buffer;
         src.channel_offset = dst.channel_offset;
         c.removed = true;
@@ -171,9 +176,7 @@ constexpr void chain_convolutions(G& g, long min_elements) {
             std::size_t next = at + 1;
             while (next < g.n_ops && g.ops[next].removed) ++next;
             if (j < 0 || std::size_t(j) != next || g.ops[next].kind != op_kind::conv || g.ops[next].in != v) break;
-            bool shared = false;  // another value living in v's storage
-            for (std::size_t w = 0; w < g.n_values; ++w) shared |= int(w) != v && g.values[w].buffer == v;
-            if (shared) break;
+            if (storage_shared(g, v)) break;
             p.chain_next = j;
             g.ops[std::size_t(j)].chained = true;
             g.values[std::size_t(v)].streamed = true;
@@ -188,8 +191,7 @@ constexpr void chain_convolutions(G& g, long min_elements) {
 template <class G>
 constexpr void route_output(G& g) {
     const value_info& o = g.values[std::size_t(g.output)];
-    bool shared = o.buffer != g.output || o.channel_offset != 0 || g.output == g.input;
-    for (std::size_t w = 0; w < g.n_values; ++w) shared |= int(w) != g.output && g.values[w].buffer == g.output;
+    const bool shared = o.buffer != g.output || o.channel_offset != 0 || g.output == g.input || storage_shared(g, g.output);
     if (!shared) return;
     const int v = g.add_value(o.channels, o.rank, o.extent, o.receptive, o.jump);
     op_info& c = g.add_op(op_kind::copy, g.output, v, -1);
