@@ -97,7 +97,8 @@ def ab_case(label, build, name, variant, batch, train, threads, runs, rounds):
         ct.append(bf.run_ctseg(a))
         pt.append(bf.run_torch_train(model, x, target, runs) if train else bf.run_torch(model, x, runs))
         log(f"  round {r + 1}: A ctseg {ct[-1]:.4g} s  B pytorch {pt[-1]:.4g} s")
-    return dict(case=label, ctseg=statistics.median(ct), torch=statistics.median(pt), flops=flops, threads=threads)
+    return dict(case=label, ctseg=statistics.median(ct), torch=statistics.median(pt), flops=flops, threads=threads,
+                ctseg_rounds=ct, torch_rounds=pt)
 
 
 def scaling_case(build, threads, runs, rounds):
@@ -110,9 +111,10 @@ def scaling_case(build, threads, runs, rounds):
         one.append(bf.run_ctseg(ctseg_args(exe, "bench", 1, 1, runs, False)))
         many.append(bf.run_ctseg(ctseg_args(exe, "bench", 1, threads, runs, False)))
         log(f"  round {r + 1}: 1 thread {one[-1]:.4g} s  {threads} threads {many[-1]:.4g} s")
-    return (dict(case="unet2d fwd x1, 1 thread", ctseg=statistics.median(one), torch=None, flops=flops, threads=1),
+    return (dict(case="unet2d fwd x1, 1 thread", ctseg=statistics.median(one), torch=None, flops=flops, threads=1,
+                 ctseg_rounds=one, torch_rounds=None),
             dict(case=f"unet2d fwd x1, {threads} threads", ctseg=statistics.median(many), torch=None, flops=flops,
-                 threads=threads))
+                 threads=threads, ctseg_rounds=many, torch_rounds=None))
 
 
 def write_npy_f32(path, shape, values):
@@ -234,6 +236,21 @@ def text_table(rows):
 def md_table(rows):
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join([":---"] + ["---:"] * (len(HEADER) - 1)) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def rounds_table(results, peak1, peakT):
+    """Each case's per-round medians, and the spread of its % of the FMA peak."""
+    def ms(ts):
+        return ", ".join(f"{1e3 * t:.1f}" for t in ts)
+    lines = ["| case | ctseg per-round medians (ms) | PyTorch per-round medians (ms) | ctseg % of FMA peak, per round |",
+             "|:---|:---|:---|:---|"]
+    for r in results:
+        peak = peak1 if r["threads"] == 1 else peakT
+        pct = [100 * r["flops"] / t / 1e9 / peak for t in r["ctseg_rounds"]]
+        lo, hi = f"{min(pct):.0f}", f"{max(pct):.0f}"
+        lines.append(f"| {r['case']} | {ms(r['ctseg_rounds'])} | {ms(r['torch_rounds']) if r['torch_rounds'] else '-'} "
+                     f"| {lo if lo == hi else lo + '-' + hi}% |")
     return "\n".join(lines)
 
 
@@ -365,6 +382,13 @@ for numbers that apply to it.
   {" and ".join(f"{b / 2**20:.1f} MiB with {t} thread{'s' if t > 1 else ''}" for t, (a, b) in sorted(allocs.items()))}
   (`network::arena_bytes`). oneTBB's task objects come from its own
   per-thread pools and are not counted.
+
+## Rounds
+
+The same run round by round. A case's row in the table above is the median of
+these; the spread shows how much the machine's load moved during the run.
+
+{rounds_table(results, peak1, peakT)}
 
 ## Cases
 
