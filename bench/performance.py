@@ -202,14 +202,18 @@ def allocation_case(build, threads, passes=5):
 
 # ---------------------------------------------------------------------------- output
 
+def percent_of_peak(r, seconds, peak1, peakT):
+    """% of the FMA peak of case r run in `seconds` (1-thread cases against the 1-thread peak)."""
+    return 100 * r["flops"] / seconds / 1e9 / (peak1 if r["threads"] == 1 else peakT)
+
+
 def table_rows(results, peak1, peakT, rss, allocs):
     rows = []
     for r in results:
         c, p = r["ctseg"], r["torch"]
-        gf = r["flops"] / c / 1e9
-        peak = peak1 if r["threads"] == 1 else peakT
         rows.append((r["case"], f"{c * 1e3:.1f} ms", "-" if p is None else f"{p * 1e3:.1f} ms",
-                     "-" if p is None else f"{p / c:.2f}x", f"{gf:.1f}", f"{100 * gf / peak:.0f}%"))
+                     "-" if p is None else f"{p / c:.2f}x", f"{r['flops'] / c / 1e9:.1f}",
+                     f"{percent_of_peak(r, c, peak1, peakT):.0f}%"))
     one = next(r for r in results if r["threads"] == 1 and r["torch"] is None)
     many = next(r for r in results if r["threads"] != 1 and r["torch"] is None)
     rows.append((f"thread scaling 1 -> {many['threads']}", "-", "-", f"{one['ctseg'] / many['ctseg']:.2f}x "
@@ -246,8 +250,7 @@ def rounds_table(results, peak1, peakT):
     lines = ["| case | ctseg per-round medians (ms) | PyTorch per-round medians (ms) | ctseg % of FMA peak, per round |",
              "|:---|:---|:---|:---|"]
     for r in results:
-        peak = peak1 if r["threads"] == 1 else peakT
-        pct = [100 * r["flops"] / t / 1e9 / peak for t in r["ctseg_rounds"]]
+        pct = [percent_of_peak(r, t, peak1, peakT) for t in r["ctseg_rounds"]]
         lo, hi = f"{min(pct):.0f}", f"{max(pct):.0f}"
         lines.append(f"| {r['case']} | {ms(r['ctseg_rounds'])} | {ms(r['torch_rounds']) if r['torch_rounds'] else '-'} "
                      f"| {lo if lo == hi else lo + '-' + hi}% |")
@@ -286,7 +289,7 @@ def svg_chart(results, peak1, peakT):
         return parts, y + 14
 
     speed = [(r["case"], r["torch"] / r["ctseg"], "#2b7bb9" if r["torch"] >= r["ctseg"] else "#d9534f") for r in timed]
-    effic = [(r["case"], 100 * r["flops"] / r["ctseg"] / 1e9 / (peak1 if r["threads"] == 1 else peakT), "#5cb85c")
+    effic = [(r["case"], percent_of_peak(r, r["ctseg"], peak1, peakT), "#5cb85c")
              for r in results]
     p1, y = panel(top, "Speed-up of ctseg over PyTorch (time ratio, higher is better)", speed,
                   max(1.2, max(v for _, v, _ in speed) * 1.15), 1.0, "x")
