@@ -12,8 +12,10 @@
 // input is already blocked and zero-bordered and its output stays blocked: it
 // shows what a network whose inner tensors are all blocked would gain on its
 // large planes, where the NCHW kernel's many short row streams (one per
-// channel) bound it. Every blocked result is checked against the NCHW one;
-// a mismatch exits with status 1.
+// channel) bound it. A third column times the library's blocked kernel
+// (exec::conv_forward_blocked, which networks run on these planes) on an
+// unpadded blocked input. Every blocked result is checked against the NCHW
+// one; a mismatch exits with status 1.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -26,6 +28,7 @@
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/task_arena.h>
 
+#include "ctseg/exec/blocked.hpp"
 #include "ctseg/exec/conv.hpp"
 
 namespace {
@@ -135,16 +138,25 @@ bool probe(index_t IC, index_t OC, index_t S, int threads, int reps) {
         });
     };
 
+    // The library's blocked kernel: input blocked without a border.
+    std::vector<float> xl(x.size()), yl(y.size());
+    ctseg::exec::to_blocked(1, in, {xl.data(), IC, {H, W}, IC * H * W});
+    const auto wl = ctseg::exec::pack_blocked_conv(g, w.data());
+    const auto library = [&] {
+        ctseg::exec::conv_forward_blocked(g, 1, {xl.data(), IC, {H, W}, IC * H * W}, true, wl.data(),
+                                          {yl.data(), OC, {H, W}, OC * H * W}, ep);
+    };
     tbb::task_arena arena(threads);
     // Two rounds, the sides alternating; each side keeps its better median
     // (a first round can pay for clocks and caches settling).
-    double t_nchw = 1e30, t_blocked = 1e30;
+    double t_nchw = 1e30, t_blocked = 1e30, t_library = 1e30;
     arena.execute([&] {
         for (int round = 0; round < 2; ++round) {
             t_nchw = std::min(t_nchw, median_seconds(reps, [&] {
                 ctseg::exec::conv_forward<float, 2>(g, 1, in, w.data(), out, ep, nullptr, tail.empty() ? nullptr : tail.data());
             }));
             t_blocked = std::min(t_blocked, median_seconds(reps, blocked));
+            t_library = std::min(t_library, median_seconds(reps, library));
         }
     });
     double worst = 0;
@@ -154,9 +166,12 @@ bool probe(index_t IC, index_t OC, index_t S, int threads, int reps) {
                 worst = std::max(worst, double(std::abs(y[std::size_t((c * H + i) * W + j)] -
                                                         yb.data[(((c / lanes) * H + i) * Wo + j) * lanes + c % lanes])));
     const double gflop = 2.0 * double(IC * OC * 9) * double(H * W) * 1e-9;
-    std::printf("%4ld -> %4ld at %4ldx%-4ld  NCHW %7.3f ms %6.1f GFLOP/s   blocked %7.3f ms %6.1f GFLOP/s   %.2fx   max diff %.1e\n",
+    std::vector<float> yl_nchw(y.size());
+    ctseg::exec::from_blocked(1, {yl.data(), OC, {H, W}, OC * H * W}, {yl_nchw.data(), OC, {H, W}, OC * H * W});
+    for (std::size_t i = 0; i < y.size(); ++i) worst = std::max(worst, double(std::abs(y[i] - yl_nchw[i])));
+    std::printf("%4ld -> %4ld at %4ldx%-4ld  NCHW %7.3f ms %6.1f GFLOP/s   blocked %7.3f ms %6.1f GFLOP/s   %.2fx   library blocked %6.1f GFLOP/s   max diff %.1e\n",
                 long(IC), long(OC), long(H), long(W), t_nchw * 1e3, gflop / t_nchw, t_blocked * 1e3, gflop / t_blocked,
-                t_nchw / t_blocked, worst);
+                t_nchw / t_blocked, gflop / t_library, worst);
     return worst <= 1e-3;
 }
 

@@ -10,6 +10,7 @@
 #include <benchmark/benchmark.h>
 
 #include "ctseg/exec/backward_conv.hpp"
+#include "ctseg/exec/blocked.hpp"
 #include "ctseg/exec/conv.hpp"
 #include "ctseg/exec/conv_chain.hpp"
 #include "ctseg/exec/conv_transpose.hpp"
@@ -80,6 +81,25 @@ void BM_conv_forward(benchmark::State& state, index_t ic, index_t oc, index_t k,
     const std::vector<float> wpk = packed ? pack_conv_weights<float, R>(g, w.data()) : std::vector<float>{};
     for (auto _ : state) {
         conv_forward<float, R>(g, 1, in, w.data(), out, ep, packed ? wpk.data() : nullptr);
+        benchmark::DoNotOptimize(y.data());
+        benchmark::ClobberMemory();
+    }
+    set_flops(state, 2.0 * double(ic) * double(oc) * double(taps) * double(plane));
+}
+
+// The same 2D convolution on channel-blocked tensors ([C/16][H][W][16],
+// exec/blocked.hpp), as networks run their large planes.
+void BM_conv_forward_blocked(benchmark::State& state, index_t ic, index_t oc, index_t k, index_t S) {
+    const auto g = conv_geom<2>(ic, oc, k);
+    const index_t plane = S * S, taps = k * k;
+    auto x = random_vec(ic * plane, 1), w = random_vec(oc * ic * taps, 2), b = random_vec(oc, 3);
+    std::vector<float> y(static_cast<std::size_t>(oc * plane));
+    epilogue<float, 2> ep;
+    ep.bias = b.data();
+    ep.act = activation::relu;
+    const auto packed = pack_blocked_conv(g, w.data());
+    for (auto _ : state) {
+        conv_forward_blocked(g, 1, ref<const float, 2>(x.data(), ic, S), true, packed.data(), ref<float, 2>(y.data(), oc, S), ep);
         benchmark::DoNotOptimize(y.data());
         benchmark::ClobberMemory();
     }
@@ -211,6 +231,7 @@ void BM_conv_backward_weights(benchmark::State& state, index_t ic, index_t oc, i
 // BENCHMARK_CAPTURE pastes the function name into an identifier: no template-ids there.
 void conv_forward_2d(benchmark::State& s, index_t ic, index_t oc, index_t k, index_t S) { BM_conv_forward<2>(s, ic, oc, k, S); }
 void conv_forward_2d_packed(benchmark::State& s, index_t ic, index_t oc, index_t k, index_t S) { BM_conv_forward<2>(s, ic, oc, k, S, true); }
+void conv_forward_2d_blocked(benchmark::State& s, index_t ic, index_t oc, index_t k, index_t S) { BM_conv_forward_blocked(s, ic, oc, k, S); }
 void conv_forward_3d(benchmark::State& s, index_t ic, index_t oc, index_t k, index_t S) { BM_conv_forward<3>(s, ic, oc, k, S); }
 void conv_transpose_forward_2d(benchmark::State& s, index_t ic, index_t oc, index_t S) { BM_conv_transpose_forward<2>(s, ic, oc, S); }
 void decoder_block_layers(benchmark::State& s, index_t ic, index_t oc, index_t S) { BM_decoder_block(s, ic, oc, S, false); }
@@ -230,6 +251,11 @@ BENCHMARK_CAPTURE(conv_forward_2d_packed, 3x3_64to64_128x128, 64, 64, 3, 128)
 // Wide rows (a ring of input rows), short rows (several channel blocks per
 // call) and rows shorter than a vector pair (rows run flat), as in unet2d/bench.
 BENCHMARK_CAPTURE(conv_forward_2d, 3x3_32to32_256x256, 32, 32, 3, 256)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+// The large planes channel-blocked, as unet2d/bench runs them.
+BENCHMARK_CAPTURE(conv_forward_2d_blocked, 3x3_32to32_256x256, 32, 32, 3, 256)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(conv_forward_2d_blocked, 3x3_64to64_128x128, 64, 64, 3, 128)
     ->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(conv_forward_2d, 3x3_256to256_32x32, 256, 256, 3, 32)
     ->Unit(benchmark::kMillisecond)->UseRealTime();

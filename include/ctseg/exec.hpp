@@ -4,6 +4,7 @@
 #include "ctseg/exec/parallel.hpp"
 #include "ctseg/exec/simd.hpp"
 #include "ctseg/exec/conv.hpp"
+#include "ctseg/exec/blocked.hpp"
 #include "ctseg/exec/conv_chain.hpp"
 #include "ctseg/exec/conv_transpose.hpp"
 #include "ctseg/exec/pool.hpp"

@@ -142,6 +142,83 @@ BOOST_AUTO_TEST_CASE(large_planes_chain_by_default) {
     BOOST_TEST(chains_in<small>() == 0);
 }
 
+namespace {
+// The forward pass with blocked inner tensors against the same network run
+// all NCHW (itself checked against naive layers and PyTorch), at 1 and 2
+// threads; the blocked results do not depend on the number of threads.
+template <class Bound>
+void blocked_matches_nchw(int batch) {
+    using net_t = network<Bound>;
+    static_assert(net_t::layouts.any(), "the case must have blocked values");
+    static_assert(!net_t::layouts.blocked[std::size_t(Bound::graph.input)] && !net_t::layouts.blocked[std::size_t(Bound::graph.output)]);
+    auto net = std::make_unique<net_t>(21);
+    const auto x = random_values(std::size_t(batch) * Bound::input_shape::size, 8);
+    net->use_blocked_layouts(false);
+    const auto expected = net->forward(x);
+    net->use_blocked_layouts(true);
+    BOOST_TEST(max_abs(expected) > 0);
+    std::vector<float> one, two;
+    tbb::task_arena(1).execute([&] { one = net->forward(x); });
+    tbb::task_arena(2).execute([&] { two = net->forward(x); });
+    BOOST_TEST(max_diff(one, expected) <= 1e-5 * std::max(1.0, max_abs(expected)));
+    BOOST_TEST(one == two);
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(blocked_layouts_compute_what_nchw_computes) {
+    // Padded U-Net: the 128 x 160 level blocked (chains, pooling, transposed
+    // convolution into the concatenation, the 1x1 head), the next one NCHW.
+    blocked_matches_nchw<bind<nets::unet<2, 16, 2, true>, shape<1, 128, 160>>>(2);
+    // The same without chains: every blocked kernel on whole tensors.
+    blocked_matches_nchw<bind<nets::unet<2, 16, 2, true>, shape<1, 128, 160>, no_chains>>(1);
+    // Valid convolutions with cropped skips: the crop reads NCHW, so the
+    // skip stays NCHW while the convolutions around it run blocked.
+    blocked_matches_nchw<bind<nets::unet<2, 16, 2>, shape<1, 140, 140>>>(1);
+    // Dilated convolutions (the context network) with batch norms folded.
+    blocked_matches_nchw<bind<nets::context_net<4, 16>, shape<1, 130, 128>>>(1);
+}
+
+BOOST_AUTO_TEST_CASE(blocked_layouts_where_they_pay) {
+    // The U-Net benchmark: blocked on its 256 x 256 and 128 x 128 planes,
+    // NCHW from 64 x 64 down, at the network's input and output, and
+    // wherever an operation has no blocked kernel (residual adds).
+    using bench = bind<nets::unet<2, 32, 4, true>, shape<1, 256, 256>>;
+    constexpr auto& g = bench::graph;
+    constexpr auto& lay = network<bench>::layouts;
+    int blocked = 0;
+    for (std::size_t v = 0; v < g.n_values; ++v) {
+        const auto& x = g.values[v];
+        const bool inner = int(x.buffer) != g.input && int(x.buffer) != g.output;
+        BOOST_TEST_INFO("value " << v << " " << x.channels << " x " << x.extent[0] << " x " << x.extent[1]);
+        BOOST_TEST(lay.blocked[v] == (inner && x.plane() >= model::min_blocked_plane));
+        blocked += lay.blocked[v];
+    }
+    BOOST_TEST(blocked > 0);
+    // V-Net: residual adds run NCHW.
+    using v = bind<nets::vnet<2, 2>, shape<1, 16, 32, 48>>;
+    BOOST_TEST(!network<v>::layouts.any());
+    // Double precision runs NCHW.
+    using bench_double = network<bench, double>;
+    BOOST_TEST(!bench_double::layouts.any());
+}
+
+BOOST_AUTO_TEST_CASE(blocked_relu_keeps_nan) {
+    // A NaN input pixel makes NaN exactly the outputs whose 3 x 3 window holds it.
+    using bound = bind<seq<conv<16, kernel<3>, padding<1>>, relu, conv<2, kernel<1>>>, shape<1, 128, 130>>;
+    static_assert(network<bound>::layouts.any());
+    const auto m = std::make_unique<const network<bound>>(1);
+    std::vector<float> x(128 * 130, 0.5f);
+    x[std::size_t(40 * 130 + 0)] = std::numeric_limits<float>::quiet_NaN();  // on the left border
+    const auto y = m->forward(x);
+    for (std::size_t c = 0; c < 2; ++c)
+        for (int r = 0; r < 128; ++r)
+            for (int k = 0; k < 130; ++k) {
+                const bool near = r >= 39 && r <= 41 && k <= 1;
+                if (std::isnan(y[c * 128 * 130 + std::size_t(r * 130 + k)]) != near)
+                    BOOST_FAIL("channel " << c << " row " << r << " column " << k);
+            }
+}
+
 // ------------------------------------------------------------- naive layers
 namespace naive {
 struct tensor {

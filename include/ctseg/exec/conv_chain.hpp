@@ -19,8 +19,10 @@
 #include <cstdint>
 #include <cstring>
 #include <span>
+#include <type_traits>
 #include <vector>
 
+#include "ctseg/exec/blocked.hpp"
 #include "ctseg/exec/conv.hpp"
 #include "ctseg/exec/geometry.hpp"
 #include "ctseg/exec/parallel.hpp"
@@ -30,12 +32,17 @@ namespace ctseg::exec {
 // One convolution of a chain. Weights as conv_forward reads them: in place,
 // [out][in][k0][k1]..., with `packed_tail` = pack_conv_tail(g, weight) when
 // out_channels is not a multiple of the block (required: a chain allocates nothing).
+// A float 2D link may read or write channel-blocked tensors (blocked.hpp):
+// a blocked output takes `blocked_weight` (pack_blocked_conv); a blocked
+// input with an NCHW output is a 1x1 convolution reading `weight` in place.
 template <class T, std::size_t R>
 struct chain_link {
     conv_geometry<R> g;
     const T* weight = nullptr;
     const T* packed_tail = nullptr;
     epilogue<T, R> ep;  // a residual only on the last link
+    const T* blocked_weight = nullptr;
+    bool in_blocked = false, out_blocked = false;
 };
 
 inline constexpr std::size_t max_chain_links = 4;
@@ -149,7 +156,7 @@ void conv_chain_forward(std::span<const chain_link<T, R>> chain, index_t batch, 
     const layout_t lay(chain, in.extent, batch, concurrency());
     const std::size_t K = lay.links;
     for (std::size_t d = 0; d < R; ++d) assert(out.extent[d] == lay.extent[K][d]);
-    for (std::size_t j = 0; j + 1 < K; ++j) assert(!chain[j].ep.residual);
+    for (std::size_t j = 0; j + 1 < K; ++j) assert(!chain[j].ep.residual && chain[j].out_blocked == chain[j + 1].in_blocked);
     if (batch <= 0) return;
     std::array<detail::weight_source<T>, max_chain_links> weights{};
     std::array<std::vector<T>, max_chain_links> tails;  // stays empty when every packed_tail is given
@@ -187,6 +194,19 @@ void conv_chain_forward(std::span<const chain_link<T, R>> chain, index_t batch, 
         // written from row a - out_first of `to`.
         auto run_link = [&](std::size_t j, index_t a, index_t b, tensor_ref<const T, R> from, index_t in_first,
                             tensor_ref<T, R> to, index_t out_first) {
+            if constexpr (std::is_same_v<T, float> && R == 2) {
+                const chain_link<T, R>& l = chain[j];
+                if (l.in_blocked || l.out_blocked) {
+                    const index_t in_plane = from.plane(), out_plane = to.plane();
+                    const plane_view v{from.data, l.in_blocked ? in_plane * channel_block : in_plane, from.extent[1], in_first,
+                                       lay.extent[j][0], l.in_blocked};
+                    const plane_out o{to.data, l.out_blocked ? out_plane * channel_block : out_plane, to.extent[1], out_first};
+                    const auto e = detail::block_epilogue_of(l.ep);
+                    if (l.out_blocked) conv_rows_blocked(l.g, v, l.blocked_weight, e, o, a, b);
+                    else pointwise_rows_to_nchw(l.g.in_channels, l.g.out_channels, v, l.weight, e, o, a, b);
+                    return;
+                }
+            }
             detail::tap_plan<R> p = lay.link_plan(chain[j].g, j, b - a);
             detail::tap_list shifted;
             for (auto t : p.taps[0]) shifted.push_back(t + a * lay.step[j] - in_first);
@@ -205,13 +225,15 @@ void conv_chain_forward(std::span<const chain_link<T, R>> chain, index_t batch, 
             for (std::size_t j = K - 1; j > 0; --j) need[j - 1] = lay.input_rows(j, need[j][0], need[j][1]);
             for (std::size_t j = 0; j + 1 < K; ++j) {
                 auto view = buffer_view(j);
-                const index_t slice = lay.slice(j + 1), plane = view.plane();
+                // A blocked buffer is a stack of planes of 16 channels each.
+                const index_t group = chain[j].out_blocked ? channel_block : 1;
+                const index_t slice = lay.slice(j + 1) * group, plane = view.plane() * group, planes = view.channels / group;
                 // Slide: drop the rows before need[j][0], keep the rest.
                 if (last[j] <= need[j][0]) {
                     first[j] = last[j] = need[j][0];
                 } else if (need[j][0] > first[j]) {
                     const index_t drop = need[j][0] - first[j], keep = last[j] - need[j][0];
-                    for (index_t ch = 0; ch < view.channels; ++ch)
+                    for (index_t ch = 0; ch < planes; ++ch)
                         std::memmove(buf[j] + ch * plane, buf[j] + ch * plane + drop * slice, std::size_t(keep * slice) * sizeof(T));
                     first[j] = need[j][0];
                 }
@@ -223,7 +245,7 @@ void conv_chain_forward(std::span<const chain_link<T, R>> chain, index_t batch, 
                 // Past the input's end the next link must read zeros: the
                 // rows after the last one held are cleared.
                 if (last[j] == lay.extent[j + 1][0])
-                    for (index_t ch = 0; ch < view.channels; ++ch)
+                    for (index_t ch = 0; ch < planes; ++ch)
                         std::fill(buf[j] + ch * plane + (last[j] - first[j]) * slice, buf[j] + (ch + 1) * plane, T(0));
             }
             if (K == 1) run_link(0, c, d, src, 0, dst, 0);

@@ -19,6 +19,7 @@
 
 #include "ctseg/error.hpp"
 #include "ctseg/exec.hpp"
+#include "ctseg/model/layouts.hpp"
 #include "ctseg/model/op_geometry.hpp"
 #include "ctseg/model/state.hpp"
 #include "ctseg/plan/bind.hpp"
@@ -43,7 +44,8 @@ public:
         : values_(std::size_t(Bound::lowered.param_values)),
           counters_(std::size_t(Bound::lowered.counter_values)),
           prepared_(std::size_t(Bound::graph.prepared_values)),
-          packed_(std::size_t(Bound::graph.n_ops)) {
+          packed_(std::size_t(Bound::graph.n_ops)),
+          packed_blocked_(std::size_t(Bound::graph.n_ops)) {
         initialize(seed);
     }
 
@@ -135,6 +137,14 @@ public:
     std::size_t arena_bytes(exec::index_t batch) const {
         return arena_elements(batch, kernel_scratch_bytes(batch)) * sizeof(T);
     }
+
+    // Which inner values the forward pass stores channel-blocked (see
+    // model/layouts.hpp), by value id of Bound::graph; none when off.
+    static constexpr auto layouts = model::plan_layouts(Bound::graph, rank, std::is_same_v<T, float>);
+    bool blocked(int value) const { return blocked_layouts_ && layouts.blocked[std::size_t(value)]; }
+    // Runs every value NCHW when false (for comparisons; the results agree
+    // to rounding). On by default.
+    void use_blocked_layouts(bool on) { blocked_layouts_ = on; }
 
     // Convenience: batch size from the input length.
     std::vector<T> forward(std::span<const T> input) const {
@@ -254,6 +264,15 @@ private:
             const auto& o = g.ops[i];
             if (o.removed) continue;
             const T* w = o.folded_norm ? prepared_.data() + o.prepared : o.weight >= 0 ? param(o.weight) : nullptr;
+            if constexpr (std::is_same_v<T, float> && R == 2) {
+                // Blocked outputs read weights packed for the blocked kernels.
+                if (layouts.blocked[std::size_t(o.out)]) {
+                    if (o.kind == plan::op_kind::conv)
+                        packed_blocked_[i] = exec::pack_blocked_conv(model::detail::conv_geometry_of<R>(o), w);
+                    else if (o.kind == plan::op_kind::conv_transpose)
+                        packed_blocked_[i] = exec::pack_blocked_conv_transpose(model::detail::conv_transpose_geometry_of<R>(o), w);
+                }
+            }
             if (o.kind == plan::op_kind::conv) {
                 packed_[i] = exec::pack_conv_tail<T, R>(model::detail::conv_geometry_of<R>(o), w);
             } else if (o.kind == plan::op_kind::conv_transpose) {
@@ -354,9 +373,12 @@ private:
             const plan::op_info& o = g.ops[std::size_t(k)];
             auto& l = links[n++];
             l.g = model::detail::conv_geometry_of<R>(o);
+            l.in_blocked = blocked(o.in);
+            l.out_blocked = blocked(o.out);
             if (data) {
                 l.weight = weights_of(o);
                 l.packed_tail = packed_[std::size_t(k)].empty() ? nullptr : packed_[std::size_t(k)].data();
+                l.blocked_weight = packed_blocked_[std::size_t(k)].data();
                 l.ep = epilogue_for(o, batch, input, output, arena);
             }
             last = std::size_t(k);
@@ -398,6 +420,10 @@ private:
             }
             const ref<T> out = view(o.out, batch, input, output, arena);
             const exec::epilogue<T, R> ep = epilogue_for(o, batch, input, output, arena);
+            if (run_blocked(i, o, batch, in, out, ep)) {
+                if (timings) record(o, started, batch, *timings);
+                continue;
+            }
             switch (o.kind) {
                 case plan::op_kind::conv: {
                     exec::conv_forward<T, R>(model::detail::conv_geometry_of<R>(o), batch, in, weights_of(o), out, ep, nullptr,
@@ -438,14 +464,50 @@ private:
                     exec::argmax_channels<T, R>(batch, in, out.data, out.batch_stride);
                     break;
             }
-            if (timings) {
-                // The plan counts FLOPs per layer; a fused operation carries its convolution's.
-                const auto& row = Bound::lowered.rows[std::size_t(o.row)];
-                const bool conv_like = o.kind == plan::op_kind::conv || o.kind == plan::op_kind::conv_transpose;
-                timings->push_back({row.path.view(), plan::op_kind_name(o.kind),
-                                    std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
-                                    conv_like ? double(row.flops) * double(batch) : 0.0});
+            if (timings) record(o, started, batch, *timings);
+        }
+    }
+
+    // The time of op o since `started`; the plan counts FLOPs per layer, a
+    // fused operation carries its convolution's.
+    static void record(const plan::op_info& o, std::chrono::steady_clock::time_point started, exec::index_t batch,
+                       std::vector<op_timing>& timings) {
+        const auto& row = Bound::lowered.rows[std::size_t(o.row)];
+        const bool conv_like = o.kind == plan::op_kind::conv || o.kind == plan::op_kind::conv_transpose;
+        timings.push_back({row.path.view(), plan::op_kind_name(o.kind),
+                           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+                           conv_like ? double(row.flops) * double(batch) : 0.0});
+    }
+
+    // Op i on the blocked kernels when one of its values is blocked; false
+    // when it runs NCHW.
+    bool run_blocked(std::size_t i, const plan::op_info& o, exec::index_t batch, ref<const T> in, ref<T> out,
+                     const exec::epilogue<T, R>& ep) const {
+        if constexpr (std::is_same_v<T, float> && R == 2) {
+            const bool in_b = blocked(o.in), out_b = blocked(o.out);
+            if (!in_b && !out_b) return false;
+            switch (o.kind) {
+                case plan::op_kind::conv:
+                    if (out_b)
+                        exec::conv_forward_blocked(model::detail::conv_geometry_of<R>(o), batch, in, in_b, packed_blocked_[i].data(), out, ep);
+                    else
+                        exec::pointwise_forward_to_nchw(model::detail::conv_geometry_of<R>(o), batch, in, weights_of(o), out, ep);
+                    return true;
+                case plan::op_kind::conv_transpose:
+                    exec::conv_transpose_forward_blocked(model::detail::conv_transpose_geometry_of<R>(o), batch, in, in_b,
+                                                         packed_blocked_[i].data(), out, ep);
+                    return true;
+                case plan::op_kind::max_pool:
+                    exec::max_pool_forward_blocked(model::detail::pool_geometry_of<R>(o), batch, in, out, out_b);
+                    return true;
+                default:
+                    break;
             }
+            throw error("ctseg: internal: operation " + std::to_string(i) + " (" + plan::op_kind_name(o.kind) +
+                        ") has a blocked value but no blocked kernel");
+        } else {
+            (void)i, (void)o, (void)batch, (void)in, (void)out, (void)ep;
+            return false;
         }
     }
 
@@ -456,6 +518,9 @@ private:
     // Per op: kernel-ready weights. Transposed convolutions: all, per residue
     // class; convolutions: only a partial last block of output channels.
     std::vector<std::vector<T>> packed_;
+    // Per op with a blocked output: its weights packed for the blocked kernels.
+    std::vector<std::vector<T>> packed_blocked_;
+    bool blocked_layouts_ = true;
     // Shared by copies of the network: each lease is exclusive, so sharing is safe.
     std::shared_ptr<arena_pool> arenas_ = std::make_shared<arena_pool>();
 };
