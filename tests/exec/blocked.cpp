@@ -146,6 +146,8 @@ BOOST_AUTO_TEST_CASE(conv_matches_naive) {
     const conv_case cases[] = {
         {16, 16, 5, 3, 3, 1, 1},  {32, 32, 7, 13, 3, 1, 1}, {16, 48, 9, 30, 3, 1, 1}, {32, 16, 6, 12, 3, 2, 2},
         {48, 32, 8, 17, 5, 0, 1}, {16, 32, 4, 25, 1, 0, 1}, {32, 32, 3, 2, 3, 1, 1},  {16, 16, 1, 40, 3, 1, 1},
+        // Tall enough that border columns take several calls down the column.
+        {16, 32, 30, 9, 3, 1, 1}, {32, 16, 29, 14, 3, 2, 2}, {16, 16, 26, 6, 5, 1, 1},
     };
     for (const auto& k : cases)
         for (int variant = 0; variant < 5; ++variant) check_conv(k, true, variant);

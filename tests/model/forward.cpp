@@ -166,8 +166,9 @@ void blocked_matches_nchw(int batch) {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(blocked_layouts_compute_what_nchw_computes) {
-    // Padded U-Net: the 128 x 160 level blocked (chains, pooling, transposed
-    // convolution into the concatenation, the 1x1 head), the next one NCHW.
+    // Padded U-Net: the 128 x 160 and 64 x 80 levels blocked (chains,
+    // pooling, transposed convolution into the concatenation, the 1x1 head),
+    // the 32 x 40 bottom NCHW.
     blocked_matches_nchw<bind<nets::unet<2, 16, 2, true>, shape<1, 128, 160>>>(2);
     // The same without chains: every blocked kernel on whole tensors.
     blocked_matches_nchw<bind<nets::unet<2, 16, 2, true>, shape<1, 128, 160>, no_chains>>(1);
@@ -179,8 +180,8 @@ BOOST_AUTO_TEST_CASE(blocked_layouts_compute_what_nchw_computes) {
 }
 
 BOOST_AUTO_TEST_CASE(blocked_layouts_where_they_pay) {
-    // The U-Net benchmark: blocked on its 256 x 256 and 128 x 128 planes,
-    // NCHW from 64 x 64 down, at the network's input and output, and
+    // The U-Net benchmark: blocked on its 256 x 256 to 64 x 64 planes,
+    // NCHW from 32 x 32 down, at the network's input and output, and
     // wherever an operation has no blocked kernel (residual adds).
     using bench = bind<nets::unet<2, 32, 4, true>, shape<1, 256, 256>>;
     constexpr auto& g = bench::graph;

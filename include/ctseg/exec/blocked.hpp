@@ -123,12 +123,16 @@ block_epilogue block_epilogue_of(const epilogue<float, R>& e) {
 
 // acc[j][v] = sum over input blocks b, taps t and channels c < nc(b) of
 // x[b * block_stride + tap_in[t] + j * px + c * ci] * w[b * w_block + tap_w[t] + c * NV * 16 + v * 16 ...]:
-// P pixels (px apart) times NV vectors of 16 output channels.
-template <int P, int NV, bool BlockedIn>
+// P pixels (px apart) times NV vectors of 16 output channels. The pixels are
+// neighbours in a row (px 16 blocked, 1 NCHW), or with Column (blocked
+// input) the same column of P rows, `column_step` apart.
+template <int P, int NV, bool BlockedIn, bool Column = false>
 __attribute__((noinline)) void blocked_micro_kernel(const float* x, index_t blocks, index_t block_stride, index_t ci,
                                                     index_t last_channels, const index_t* tap_in, const index_t* tap_w,
-                                                    int ntaps, const float* w, index_t w_block, block_vec (&out)[P][NV]) {
-    constexpr index_t px = BlockedIn ? channel_block : 1;
+                                                    int ntaps, const float* w, index_t w_block, block_vec (&out)[P][NV],
+                                                    index_t column_step = 0) {
+    static_assert(!Column || BlockedIn);
+    const index_t px = Column ? column_step : BlockedIn ? channel_block : 1;
     constexpr index_t width = NV * channel_block;
     block_vec acc[P][NV];
     for (int j = 0; j < P; ++j)
@@ -217,7 +221,9 @@ inline void conv_rows_blocked(const conv_geometry<2>& g, const plane_view& in, c
     index_t row_in[max_taps], row_w[max_taps], pix_in[max_taps], pix_w[max_taps];
     assert(taps <= max_taps);
 
-    auto run = [&]<int P>(const float* x, const index_t* tin, const index_t* tw, int nt, index_t y, index_t x0) {
+    // P outputs from (y, x0): along the row, or with Column down the column.
+    auto run = [&]<int P, bool Column = false>(const float* x, const index_t* tin, const index_t* tw, int nt, index_t y, index_t x0) {
+        const index_t out_step = (Column ? OW : 1) * channel_block;
         for (index_t grp = 0; grp < groups; ++grp) {
             const float* w = packed + grp * w_group;
             auto finish = [&]<int NV>(block_vec (&a)[P][NV]) {
@@ -226,23 +232,28 @@ inline void conv_rows_blocked(const conv_geometry<2>& g, const plane_view& in, c
                     float* dst = out.data + (grp * NV + v) * out.stride + ((y - out.row0) * OW + x0) * channel_block;
                     for (int j = 0; j < P; ++j) {
                         ep.apply(a[j][v], c0);
-                        store_block(dst + j * channel_block, a[j][v]);
+                        store_block(dst + j * out_step, a[j][v]);
                     }
                 }
             };
-            if (width == 2 * channel_block) {
-                block_vec a[P][2];
-                if (in.blocked) blocked_micro_kernel<P, 2, true>(x, blocks, in.stride, 1, last_channels, tin, tw, nt, w, w_block, a);
-                else blocked_micro_kernel<P, 2, false>(x, blocks, in.stride * channel_block, in.stride, last_channels, tin, tw, nt, w, w_block, a);
+            auto call = [&]<int NV>() {
+                block_vec a[P][NV];
+                if constexpr (Column)
+                    blocked_micro_kernel<P, NV, true, true>(x, blocks, in.stride, 1, last_channels, tin, tw, nt, w, w_block, a, W * channel_block);
+                else if (in.blocked)
+                    blocked_micro_kernel<P, NV, true>(x, blocks, in.stride, 1, last_channels, tin, tw, nt, w, w_block, a);
+                else
+                    blocked_micro_kernel<P, NV, false>(x, blocks, in.stride * channel_block, in.stride, last_channels, tin, tw, nt, w, w_block, a);
                 finish(a);
-            } else {
-                block_vec a[P][1];
-                if (in.blocked) blocked_micro_kernel<P, 1, true>(x, blocks, in.stride, 1, last_channels, tin, tw, nt, w, w_block, a);
-                else blocked_micro_kernel<P, 1, false>(x, blocks, in.stride * channel_block, in.stride, last_channels, tin, tw, nt, w, w_block, a);
-                finish(a);
-            }
+            };
+            if (width == 2 * channel_block) call.template operator()<2>();
+            else call.template operator()<1>();
         }
     };
+    // Rows whose taps all fall inside the input: with a blocked input their
+    // border columns run down the column, P rows per call, after the rows.
+    const index_t full_lo = std::max(y0, g.pad[0]), full_hi = std::min(y1, in.height - ((KH - 1) * g.dilation[0] - g.pad[0]));
+    const bool by_column = in.blocked && full_hi > full_lo;
     for (index_t y = y0; y < y1; ++y) {
         // The taps whose input row lies inside the tensor.
         int nrow = 0;
@@ -275,6 +286,7 @@ inline void conv_rows_blocked(const conv_geometry<2>& g, const plane_view& in, c
             x0 += p;
         }
         // Border columns one by one, with the taps that stay inside.
+        if (by_column && y >= full_lo && y < full_hi) continue;
         for (index_t x = 0; x < OW; ++x) {
             if (x == x_lo) x = std::max(x, x_hi);
             if (x >= OW) break;
@@ -290,11 +302,61 @@ inline void conv_rows_blocked(const conv_geometry<2>& g, const plane_view& in, c
             run.template operator()<1>(in.data + x * px, pix_in, pix_w, n, y, x);
         }
     }
+    if (!by_column) return;
+    // The border columns of the full rows, each with the taps that stay
+    // inside, rows in calls of sizes that differ by one at most.
+    const index_t rows = full_hi - full_lo, calls = (rows + PMAX - 1) / PMAX;
+    for (index_t x = 0; x < OW; ++x) {
+        if (x == x_lo) x = std::max(x, x_hi);
+        if (x >= OW) break;
+        int n = 0;
+        for (index_t ky = 0; ky < KH; ++ky)
+            for (index_t kx = 0; kx < KW; ++kx) {
+                const index_t ix = x + kx * g.dilation[1] - g.pad[1];
+                if (ix < 0 || ix >= W) continue;
+                pix_in[n] = ((ky * g.dilation[0] - g.pad[0]) * W + kx * g.dilation[1] - g.pad[1]) * channel_block;
+                pix_w[n] = (ky * KW + kx) * channel_block * width;
+                ++n;
+            }
+        for (index_t k = 0, ya = full_lo; k < calls; ++k) {
+            const int p = int((rows + k) / calls);
+            with_pixels(p, [&]<int P>() {
+                run.template operator()<P, true>(in.data + ((ya - in.row0) * W + x) * channel_block, pix_in, pix_w, n, ya, x);
+            });
+            ya += p;
+        }
+    }
 }
+
+namespace detail {
+// sums[p] = the sum of the lanes of v[p], for 16 vectors: a tree of
+// shuffles and adds that halves the lanes of each vector per level (a fixed
+// order, the same on every machine).
+inline void lane_sums(const block_vec (&v)[channel_block], block_vec& sums) {
+    using mask = int __attribute__((vector_size(channel_block * sizeof(int))));
+    // Level k keeps, of each pair of inputs, groups of 8 >> k lanes.
+    constexpr mask lo1{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
+    constexpr mask hi1{8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31};
+    constexpr mask lo2{0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};
+    constexpr mask hi2{4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31};
+    constexpr mask lo3{0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29};
+    constexpr mask hi3{2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31};
+    constexpr mask lo4{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+    constexpr mask hi4{1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+    block_vec a[8], b[4], c[2];
+    for (int i = 0; i < 8; ++i) a[i] = __builtin_shuffle(v[2 * i], v[2 * i + 1], lo1) + __builtin_shuffle(v[2 * i], v[2 * i + 1], hi1);
+    for (int i = 0; i < 4; ++i) b[i] = __builtin_shuffle(a[2 * i], a[2 * i + 1], lo2) + __builtin_shuffle(a[2 * i], a[2 * i + 1], hi2);
+    for (int i = 0; i < 2; ++i) c[i] = __builtin_shuffle(b[2 * i], b[2 * i + 1], lo3) + __builtin_shuffle(b[2 * i], b[2 * i + 1], hi3);
+    sums = __builtin_shuffle(c[0], c[1], lo4) + __builtin_shuffle(c[0], c[1], hi4);
+}
+
+}  // namespace detail
 
 // Output rows [y0, y1) of a 1x1 convolution from a blocked input to NCHW
 // (a classifier head with few classes): out(c, y, x) = ep(sum over input
-// channels of w[c][ic] * in(ic, y, x)), `weight` [out][in] as stored.
+// channels of w[c][ic] * in(ic, y, x)), `weight` [out][in] as stored. Per 16
+// pixels and output channel: 16 vectors of products over the channels, their
+// lane sums the 16 outputs.
 inline void pointwise_rows_to_nchw(index_t in_channels, index_t out_channels, const plane_view& in, const float* weight,
                                    const detail::block_epilogue& ep, const plane_out& out, index_t y0, index_t y1) {
     using namespace detail;
@@ -305,20 +367,24 @@ inline void pointwise_rows_to_nchw(index_t in_channels, index_t out_channels, co
         for (index_t c = 0; c < out_channels; ++c) {
             float* dst = out.data + c * out.stride + (y - out.row0) * W;
             const float* wc = weight + c * in_channels;
-            for (index_t x = 0; x < W; ++x) {
-                block_vec acc{};
+            for (index_t x0 = 0; x0 < W; x0 += channel_block) {
+                const index_t n = std::min(channel_block, W - x0);
+                block_vec prod[channel_block];
+                for (index_t p = 0; p < channel_block; ++p) prod[p] = block_vec{};
                 for (index_t b = 0; b < blocks; ++b) {
-                    block_vec xv, wv;
-                    load_block(xv, src + b * in.stride + x * channel_block);
+                    block_vec wv;
                     load_block(wv, wc + b * channel_block);
-                    acc += xv * wv;
+                    for (index_t p = 0; p < n; ++p) {
+                        block_vec xv;
+                        load_block(xv, src + b * in.stride + (x0 + p) * channel_block);
+                        prod[p] += xv * wv;
+                    }
                 }
-                // Pairwise halving: a fixed order, the same on every machine.
-                float lanes[channel_block];
-                store_block(lanes, acc);
-                for (index_t h = channel_block / 2; h > 0; h /= 2)
-                    for (index_t l = 0; l < h; ++l) lanes[l] += lanes[l + h];
-                dst[x] = ep(lanes[0], c);
+                block_vec sums;
+                lane_sums(prod, sums);
+                alignas(64) float lanes[channel_block];
+                store_block(lanes, sums);
+                for (index_t p = 0; p < n; ++p) dst[x0 + p] = ep(lanes[p], c);
             }
         }
     }

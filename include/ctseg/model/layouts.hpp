@@ -7,9 +7,11 @@
 //   stay NCHW);
 // - its storage and every view of it (concatenation in place) have channel
 //   counts and offsets in whole blocks of 16;
-// - its plane holds at least `min_blocked_plane` positions. Below that a
-//   convolution's input rows fit the caches in NCHW as well, its weights
-//   dominate the traffic, and the NCHW kernels run as fast;
+// - its plane holds at least `min_blocked_plane` positions. Below that the
+//   weights dominate a convolution's traffic (the blocked kernels, cut by
+//   rows, would read them once per task), and packing them for the blocked
+//   kernels would take as much memory again as the network's largest
+//   weights;
 // - every operation that reads or writes it has a kernel for that layout.
 // The last rule is applied until nothing changes: a value turned NCHW may
 // leave an operation with no kernel for its other values' layouts.
@@ -24,7 +26,7 @@
 
 namespace ctseg::model {
 
-inline constexpr long min_blocked_plane = 128 * 128;
+inline constexpr long min_blocked_plane = 64 * 64;
 
 namespace detail {
 
