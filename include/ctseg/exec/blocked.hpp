@@ -54,14 +54,16 @@ struct plane_out {
     index_t row0 = 0;
 };
 
-// The views of sample n of a whole tensor (rows from 0).
-inline plane_view plane_of(tensor_ref<const float, 2> t, index_t n, bool blocked) {
+// The views of sample n of `t`, whose rows are rows [row0, row0 +
+// t.extent[0]) of a tensor `height` rows high (by default, t is the whole tensor).
+inline plane_view plane_of(tensor_ref<const float, 2> t, index_t n, bool blocked, index_t row0 = 0, index_t height = -1) {
     const index_t plane = t.extent[0] * t.extent[1];
-    return {t.data + n * t.batch_stride, blocked ? plane * channel_block : plane, t.extent[1], 0, t.extent[0], blocked};
+    return {t.data + n * t.batch_stride, blocked ? plane * channel_block : plane, t.extent[1], row0,
+            height < 0 ? t.extent[0] : height, blocked};
 }
-inline plane_out plane_of(tensor_ref<float, 2> t, index_t n, bool blocked) {
+inline plane_out plane_of(tensor_ref<float, 2> t, index_t n, bool blocked, index_t row0 = 0) {
     const index_t plane = t.extent[0] * t.extent[1];
-    return {t.data + n * t.batch_stride, blocked ? plane * channel_block : plane, t.extent[1], 0};
+    return {t.data + n * t.batch_stride, blocked ? plane * channel_block : plane, t.extent[1], row0};
 }
 
 namespace detail {
@@ -156,46 +158,98 @@ __attribute__((noinline)) void blocked_micro_kernel(const float* x, index_t bloc
         for (int v = 0; v < NV; ++v) out[j][v] = acc[j][v];
 }
 
-// Calls f.template operator()<P>() for a runtime p in [1, blocked_pixels].
+// f.template operator()<P>(first) for the calls that cover [0, n): as few
+// calls of at most blocked_pixels as possible, their sizes differing by one
+// at most (a short last call wastes the FMA pipes).
 template <class F>
-void with_pixels(int p, F&& f) {
-    [&]<int... K>(std::integer_sequence<int, K...>) {
-        ((p == K + 1 ? (f.template operator()<K + 1>(), 0) : 0), ...);
-    }(std::make_integer_sequence<int, blocked_pixels>{});
+void for_even_calls(index_t n, F&& f) {
+    const index_t calls = (n + blocked_pixels - 1) / blocked_pixels;
+    for (index_t k = 0, first = 0; k < calls; ++k) {
+        const int p = int((n + k) / calls);
+        [&]<int... K>(std::integer_sequence<int, K...>) {
+            ((p == K + 1 ? (f.template operator()<K + 1>(first), 0) : 0), ...);
+        }(std::make_integer_sequence<int, blocked_pixels>{});
+        first += p;
+    }
+}
+
+// One micro-kernel call for the `width` output channels from c0 (a weight
+// group, weights `w`), through the epilogue to P outputs from `dst` (at
+// channel block c0 / 16), `out_step` apart; blocks of output channels
+// `out_stride` apart. The arguments of the input are blocked_micro_kernel's;
+// with Column, the P pixels are rows of one column of `in`.
+template <int P, bool Column = false>
+void run_group(const plane_view& in, const float* x, index_t blocks, index_t last_channels, const index_t* tin,
+               const index_t* tw, int nt, const float* w, index_t w_block, index_t width, index_t c0,
+               const block_epilogue& ep, float* dst, index_t out_stride, index_t out_step) {
+    auto call = [&]<int NV>() {
+        block_vec a[P][NV];
+        if constexpr (Column)
+            blocked_micro_kernel<P, NV, true, true>(x, blocks, in.stride, 1, last_channels, tin, tw, nt, w, w_block, a,
+                                                    in.width * channel_block);
+        else if (in.blocked)
+            blocked_micro_kernel<P, NV, true>(x, blocks, in.stride, 1, last_channels, tin, tw, nt, w, w_block, a);
+        else
+            blocked_micro_kernel<P, NV, false>(x, blocks, in.stride * channel_block, in.stride, last_channels, tin, tw, nt, w,
+                                               w_block, a);
+        for (int v = 0; v < NV; ++v)
+            for (int j = 0; j < P; ++j) {
+                ep.apply(a[j][v], c0 + v * channel_block);
+                store_block(dst + v * out_stride + j * out_step, a[j][v]);
+            }
+    };
+    if (width == 2 * channel_block) call.template operator()<2>();
+    else call.template operator()<1>();
+}
+
+// Weights as the blocked kernels read them: [out / width][in blocks][tap][16
+// in][width out], width = the output channels' group width, input channels
+// past the end zero; get(o, i, t) reads the caller's layout.
+template <class Get>
+std::vector<float> pack_blocked(index_t OC, index_t IC, index_t taps, index_t width, Get&& get) {
+    const index_t groups = OC / width, blocks = (IC + channel_block - 1) / channel_block;
+    std::vector<float> w(std::size_t(groups * blocks * taps * channel_block * width), 0.0f);
+    for (index_t o = 0; o < OC; ++o)
+        for (index_t i = 0; i < IC; ++i)
+            for (index_t t = 0; t < taps; ++t)
+                w[std::size_t((((o / width * blocks + i / channel_block) * taps + t) * channel_block + i % channel_block) * width +
+                              o % width)] = get(o, i, t);
+    return w;
 }
 
 }  // namespace detail
 
 // Output channels per weight group of a blocked convolution: two vectors
 // where they divide the output channels, else one.
-inline index_t blocked_group_width(index_t out_channels) { return out_channels % (2 * channel_block) == 0 ? 2 * channel_block : channel_block; }
+constexpr index_t blocked_group_width(index_t out_channels) { return out_channels % (2 * channel_block) == 0 ? 2 * channel_block : channel_block; }
 
 // Whether conv_forward_blocked runs a convolution with this geometry: 2D,
 // stride 1, output channels in whole blocks.
-inline bool blocked_conv_supported(const conv_geometry<2>& g) {
+constexpr bool blocked_conv_supported(const conv_geometry<2>& g) {
     return g.stride[0] == 1 && g.stride[1] == 1 && g.out_channels % channel_block == 0 && g.in_channels > 0;
 }
 // Whether conv_transpose_forward_blocked runs it: kernel equal to the stride
 // (outputs of different input pixels never overlap), no padding, dilation 1.
-inline bool blocked_conv_transpose_supported(const conv_transpose_geometry<2>& g) {
+constexpr bool blocked_conv_transpose_supported(const conv_transpose_geometry<2>& g) {
     for (std::size_t d = 0; d < 2; ++d)
         if (g.kernel[d] != g.stride[d] || g.pad[d] != 0 || g.output_pad[d] != 0 || g.dilation[d] != 1) return false;
     return g.out_channels % channel_block == 0 && g.in_channels > 0;
 }
 
-// Weights [out][in][kh][kw] as the blocked convolution reads them:
-// [out / width][in blocks][tap][16 in][width out], width =
-// blocked_group_width(out), input channels past the end zero.
+// Whether pointwise_forward_to_nchw runs it: a 1x1 convolution (stride 1,
+// no padding) from whole blocks of input channels.
+constexpr bool pointwise_to_nchw_supported(const conv_geometry<2>& g) {
+    for (std::size_t d = 0; d < 2; ++d)
+        if (g.kernel[d] != 1 || g.stride[d] != 1 || g.pad[d] != 0) return false;
+    return g.in_channels % channel_block == 0 && g.out_channels > 0;
+}
+
+// Weights [out][in][kh][kw] packed for the blocked convolution
+// (detail::pack_blocked, width blocked_group_width(out)).
 inline std::vector<float> pack_blocked_conv(const conv_geometry<2>& g, const float* weight) {
     const index_t OC = g.out_channels, IC = g.in_channels, taps = g.kernel[0] * g.kernel[1];
-    const index_t width = blocked_group_width(OC), groups = OC / width, blocks = (IC + channel_block - 1) / channel_block;
-    std::vector<float> w(std::size_t(groups * blocks * taps * channel_block * width), 0.0f);
-    for (index_t o = 0; o < OC; ++o)
-        for (index_t i = 0; i < IC; ++i)
-            for (index_t t = 0; t < taps; ++t)
-                w[std::size_t((((o / width * blocks + i / channel_block) * taps + t) * channel_block + i % channel_block) * width +
-                              o % width)] = weight[(o * IC + i) * taps + t];
-    return w;
+    return detail::pack_blocked(OC, IC, taps, blocked_group_width(OC),
+                                [&](index_t o, index_t i, index_t t) { return weight[(o * IC + i) * taps + t]; });
 }
 
 // Output rows [y0, y1) of a stride-1 convolution, written blocked: out(c, y,
@@ -206,7 +260,6 @@ inline void conv_rows_blocked(const conv_geometry<2>& g, const plane_view& in, c
                               const detail::block_epilogue& ep, const plane_out& out, index_t y0, index_t y1) {
     using namespace detail;
     assert(blocked_conv_supported(g));
-    constexpr int PMAX = blocked_pixels;
     const index_t KH = g.kernel[0], KW = g.kernel[1], taps = KH * KW, W = in.width;
     const index_t OW = W + 2 * g.pad[1] - g.dilation[1] * (KW - 1);
     const index_t width = blocked_group_width(g.out_channels), groups = g.out_channels / width;
@@ -224,31 +277,29 @@ inline void conv_rows_blocked(const conv_geometry<2>& g, const plane_view& in, c
     // P outputs from (y, x0): along the row, or with Column down the column.
     auto run = [&]<int P, bool Column = false>(const float* x, const index_t* tin, const index_t* tw, int nt, index_t y, index_t x0) {
         const index_t out_step = (Column ? OW : 1) * channel_block;
-        for (index_t grp = 0; grp < groups; ++grp) {
-            const float* w = packed + grp * w_group;
-            auto finish = [&]<int NV>(block_vec (&a)[P][NV]) {
-                for (int v = 0; v < NV; ++v) {
-                    const index_t c0 = (grp * NV + v) * channel_block;
-                    float* dst = out.data + (grp * NV + v) * out.stride + ((y - out.row0) * OW + x0) * channel_block;
-                    for (int j = 0; j < P; ++j) {
-                        ep.apply(a[j][v], c0);
-                        store_block(dst + j * out_step, a[j][v]);
-                    }
-                }
-            };
-            auto call = [&]<int NV>() {
-                block_vec a[P][NV];
-                if constexpr (Column)
-                    blocked_micro_kernel<P, NV, true, true>(x, blocks, in.stride, 1, last_channels, tin, tw, nt, w, w_block, a, W * channel_block);
-                else if (in.blocked)
-                    blocked_micro_kernel<P, NV, true>(x, blocks, in.stride, 1, last_channels, tin, tw, nt, w, w_block, a);
-                else
-                    blocked_micro_kernel<P, NV, false>(x, blocks, in.stride * channel_block, in.stride, last_channels, tin, tw, nt, w, w_block, a);
-                finish(a);
-            };
-            if (width == 2 * channel_block) call.template operator()<2>();
-            else call.template operator()<1>();
+        for (index_t grp = 0; grp < groups; ++grp)
+            run_group<P, Column>(in, x, blocks, last_channels, tin, tw, nt, packed + grp * w_group, w_block, width, grp * width, ep,
+                                 out.data + grp * (width / channel_block) * out.stride + ((y - out.row0) * OW + x0) * channel_block,
+                                 out.stride, out_step);
+    };
+    // f(x) for the output columns outside [x_lo, x_hi).
+    auto for_border_columns = [&](auto&& f) {
+        for (index_t x = 0; x < std::min(x_lo, OW); ++x) f(x);
+        for (index_t x = std::max(x_lo, x_hi); x < OW; ++x) f(x);
+    };
+    // Of the taps (tin, tw) of a row, those whose column stays inside the
+    // input at output column x, into (pix_in, pix_w); returns their count.
+    auto taps_inside = [&](index_t x, const index_t* tin, const index_t* tw, int nt) {
+        int n = 0;
+        for (int t = 0; t < nt; ++t) {
+            const index_t kx = (tw[t] / (channel_block * width)) % KW;
+            const index_t ix = x + kx * g.dilation[1] - g.pad[1];
+            if (ix < 0 || ix >= W) continue;
+            pix_in[n] = tin[t];
+            pix_w[n] = tw[t];
+            ++n;
         }
+        return n;
     };
     // Rows whose taps all fall inside the input: with a blocked input their
     // border columns run down the column, P rows per call, after the rows.
@@ -277,55 +328,33 @@ inline void conv_rows_blocked(const conv_geometry<2>& g, const plane_view& in, c
             }
             continue;
         }
-        // Interior columns in as few calls as PMAX allows, of sizes that
-        // differ by one at most (a short last call wastes the FMA pipes).
-        const index_t interior = x_hi - x_lo, calls = (interior + PMAX - 1) / PMAX;
-        for (index_t k = 0, x0 = x_lo; k < calls; ++k) {
-            const int p = int((interior + k) / calls);
-            with_pixels(p, [&]<int P>() { run.template operator()<P>(in.data + x0 * px, row_in, row_w, nrow, y, x0); });
-            x0 += p;
-        }
+        // Interior columns.
+        for_even_calls(x_hi - x_lo, [&]<int P>(index_t first) {
+            const index_t x0 = x_lo + first;
+            run.template operator()<P>(in.data + x0 * px, row_in, row_w, nrow, y, x0);
+        });
         // Border columns one by one, with the taps that stay inside.
         if (by_column && y >= full_lo && y < full_hi) continue;
-        for (index_t x = 0; x < OW; ++x) {
-            if (x == x_lo) x = std::max(x, x_hi);
-            if (x >= OW) break;
-            int n = 0;
-            for (int t = 0; t < nrow; ++t) {
-                const index_t kx = (row_w[t] / (channel_block * width)) % KW;
-                const index_t ix = x + kx * g.dilation[1] - g.pad[1];
-                if (ix < 0 || ix >= W) continue;
-                pix_in[n] = row_in[t];
-                pix_w[n] = row_w[t];
-                ++n;
-            }
+        for_border_columns([&](index_t x) {
+            const int n = taps_inside(x, row_in, row_w, nrow);
             run.template operator()<1>(in.data + x * px, pix_in, pix_w, n, y, x);
-        }
+        });
     }
     if (!by_column) return;
-    // The border columns of the full rows, each with the taps that stay
-    // inside, rows in calls of sizes that differ by one at most.
-    const index_t rows = full_hi - full_lo, calls = (rows + PMAX - 1) / PMAX;
-    for (index_t x = 0; x < OW; ++x) {
-        if (x == x_lo) x = std::max(x, x_hi);
-        if (x >= OW) break;
-        int n = 0;
-        for (index_t ky = 0; ky < KH; ++ky)
-            for (index_t kx = 0; kx < KW; ++kx) {
-                const index_t ix = x + kx * g.dilation[1] - g.pad[1];
-                if (ix < 0 || ix >= W) continue;
-                pix_in[n] = ((ky * g.dilation[0] - g.pad[0]) * W + kx * g.dilation[1] - g.pad[1]) * channel_block;
-                pix_w[n] = (ky * KW + kx) * channel_block * width;
-                ++n;
-            }
-        for (index_t k = 0, ya = full_lo; k < calls; ++k) {
-            const int p = int((rows + k) / calls);
-            with_pixels(p, [&]<int P>() {
-                run.template operator()<P, true>(in.data + ((ya - in.row0) * W + x) * channel_block, pix_in, pix_w, n, ya, x);
-            });
-            ya += p;
+    // The border columns of the full rows down the column.
+    int nfull = 0;
+    for (index_t ky = 0; ky < KH; ++ky)
+        for (index_t kx = 0; kx < KW; ++kx, ++nfull) {
+            row_in[nfull] = ((ky * g.dilation[0] - g.pad[0]) * W + kx * g.dilation[1] - g.pad[1]) * channel_block;
+            row_w[nfull] = (ky * KW + kx) * channel_block * width;
         }
-    }
+    for_border_columns([&](index_t x) {
+        const int n = taps_inside(x, row_in, row_w, nfull);
+        for_even_calls(full_hi - full_lo, [&]<int P>(index_t first) {
+            const index_t ya = full_lo + first;
+            run.template operator()<P, true>(in.data + ((ya - in.row0) * W + x) * channel_block, pix_in, pix_w, n, ya, x);
+        });
+    });
 }
 
 namespace detail {
@@ -390,69 +419,41 @@ inline void pointwise_rows_to_nchw(index_t in_channels, index_t out_channels, co
     }
 }
 
-// Weights [in][out][kh][kw] (PyTorch's transposed convolution) as
-// conv_transpose_forward_blocked reads them: [out / width][tap][in blocks][16
-// in][width out], input channels past the end zero.
+// Weights [in][out][kh][kw] (PyTorch's transposed convolution) packed for
+// conv_transpose_forward_blocked (detail::pack_blocked, width
+// blocked_group_width(out)).
 inline std::vector<float> pack_blocked_conv_transpose(const conv_transpose_geometry<2>& g, const float* weight) {
     const index_t OC = g.out_channels, IC = g.in_channels, taps = g.kernel[0] * g.kernel[1];
-    const index_t width = blocked_group_width(OC), groups = OC / width, blocks = (IC + channel_block - 1) / channel_block;
-    std::vector<float> w(std::size_t(groups * taps * blocks * channel_block * width), 0.0f);
-    for (index_t i = 0; i < IC; ++i)
-        for (index_t o = 0; o < OC; ++o)
-            for (index_t t = 0; t < taps; ++t)
-                w[std::size_t((((o / width * taps + t) * blocks + i / channel_block) * channel_block + i % channel_block) * width +
-                              o % width)] = weight[(i * OC + o) * taps + t];
-    return w;
+    return detail::pack_blocked(OC, IC, taps, blocked_group_width(OC),
+                                [&](index_t o, index_t i, index_t t) { return weight[(i * OC + o) * taps + t]; });
 }
 
 // A transposed convolution whose kernel equals its stride, written blocked:
-// input pixel (y, x) alone makes output pixels (y s + a, x s + b).
+// input pixel (y, x) alone makes output pixels (y s + a, x s + b), one tap
+// (a, b) per micro-kernel call.
 inline void conv_transpose_rows_blocked(const conv_transpose_geometry<2>& g, const plane_view& in, const float* packed,
                                         const detail::block_epilogue& ep, const plane_out& out, index_t y0, index_t y1) {
     using namespace detail;
     assert(blocked_conv_transpose_supported(g));
-    constexpr int PMAX = blocked_pixels;
     const index_t SH = g.stride[0], SW = g.stride[1], taps = SH * SW, W = in.width, OW = W * SW;
     const index_t width = blocked_group_width(g.out_channels), groups = g.out_channels / width;
     const index_t blocks = (g.in_channels + channel_block - 1) / channel_block;
     const index_t last_channels = g.in_channels - (blocks - 1) * channel_block;
     const index_t px = in.blocked ? channel_block : 1;
-    const index_t w_block = channel_block * width;
+    const index_t w_block = taps * channel_block * width, w_group = blocks * w_block;
     const index_t zero_tap[1] = {0};
     for (index_t y = y0; y < y1; ++y) {
         const float* row = in.data + (y - in.row0) * W * px;
         for (index_t grp = 0; grp < groups; ++grp)
             for (index_t t = 0; t < taps; ++t) {
-                const index_t oy = y * SH + t / SW, ox0 = t % SW;
-                const float* w = packed + (grp * taps + t) * blocks * w_block;
-                const index_t calls = (W + PMAX - 1) / PMAX;  // of sizes differing by one at most
-                for (index_t k = 0, x0 = 0; k < calls; x0 += (W + k) / calls, ++k) {
-                    const int p = int((W + k) / calls);
-                    with_pixels(p, [&]<int P>() {
-                        auto finish = [&]<int NV>(block_vec (&a)[P][NV]) {
-                            for (int v = 0; v < NV; ++v) {
-                                const index_t c0 = (grp * NV + v) * channel_block;
-                                float* dst = out.data + (grp * NV + v) * out.stride + ((oy - out.row0) * OW + x0 * SW + ox0) * channel_block;
-                                for (int j = 0; j < P; ++j) {
-                                    ep.apply(a[j][v], c0);
-                                    store_block(dst + j * SW * channel_block, a[j][v]);
-                                }
-                            }
-                        };
-                        const float* x = row + x0 * px;
-                        if (width == 2 * channel_block) {
-                            block_vec a[P][2];
-                            if (in.blocked) blocked_micro_kernel<P, 2, true>(x, blocks, in.stride, 1, last_channels, zero_tap, zero_tap, 1, w, w_block, a);
-                            else blocked_micro_kernel<P, 2, false>(x, blocks, in.stride * channel_block, in.stride, last_channels, zero_tap, zero_tap, 1, w, w_block, a);
-                            finish(a);
-                        } else {
-                            block_vec a[P][1];
-                            if (in.blocked) blocked_micro_kernel<P, 1, true>(x, blocks, in.stride, 1, last_channels, zero_tap, zero_tap, 1, w, w_block, a);
-                            else blocked_micro_kernel<P, 1, false>(x, blocks, in.stride * channel_block, in.stride, last_channels, zero_tap, zero_tap, 1, w, w_block, a);
-                            finish(a);
-                        }
-                    });
-                }
+                const index_t oy = y * SH + t / SW, ox0 = t % SW, tap_w[1] = {t * channel_block * width};
+                for_even_calls(W, [&]<int P>(index_t x0) {
+                    run_group<P>(in, row + x0 * px, blocks, last_channels, zero_tap, tap_w, 1, packed + grp * w_group, w_block,
+                                 width, grp * width, ep,
+                                 out.data + grp * (width / channel_block) * out.stride +
+                                     ((oy - out.row0) * OW + x0 * SW + ox0) * channel_block,
+                                 out.stride, SW * channel_block);
+                });
             }
     }
 }
@@ -522,6 +523,7 @@ inline void conv_forward_blocked(const conv_geometry<2>& g, index_t batch, tenso
 }
 inline void pointwise_forward_to_nchw(const conv_geometry<2>& g, index_t batch, tensor_ref<const float, 2> in,
                                       const float* weight, tensor_ref<float, 2> out, const epilogue<float, 2>& ep) {
+    assert(pointwise_to_nchw_supported(g));
     const auto e = detail::block_epilogue_of(ep);
     for_row_chunks(batch, out.extent[0], [&](index_t n, index_t y0, index_t y1) {
         pointwise_rows_to_nchw(g.in_channels, g.out_channels, plane_of(in, n, true), weight, e, plane_of(out, n, false), y0, y1);

@@ -197,10 +197,8 @@ void conv_chain_forward(std::span<const chain_link<T, R>> chain, index_t batch, 
             if constexpr (std::is_same_v<T, float> && R == 2) {
                 const chain_link<T, R>& l = chain[j];
                 if (l.in_blocked || l.out_blocked) {
-                    const index_t in_plane = from.plane(), out_plane = to.plane();
-                    const plane_view v{from.data, l.in_blocked ? in_plane * channel_block : in_plane, from.extent[1], in_first,
-                                       lay.extent[j][0], l.in_blocked};
-                    const plane_out o{to.data, l.out_blocked ? out_plane * channel_block : out_plane, to.extent[1], out_first};
+                    const plane_view v = plane_of(from, 0, l.in_blocked, in_first, lay.extent[j][0]);
+                    const plane_out o = plane_of(to, 0, l.out_blocked, out_first);
                     const auto e = detail::block_epilogue_of(l.ep);
                     if (l.out_blocked) conv_rows_blocked(l.g, v, l.blocked_weight, e, o, a, b);
                     else pointwise_rows_to_nchw(l.g.in_channels, l.g.out_channels, v, l.weight, e, o, a, b);

@@ -22,6 +22,8 @@
 #include <cstddef>
 #include <type_traits>
 
+#include "ctseg/exec/blocked.hpp"
+#include "ctseg/model/op_geometry.hpp"
 #include "ctseg/plan/graph.hpp"
 
 namespace ctseg::model {
@@ -30,26 +32,18 @@ inline constexpr long min_blocked_plane = 64 * 64;
 
 namespace detail {
 
-inline constexpr long layout_block = 16;  // exec::channel_block
-
 // Whether op o has a kernel reading its input in layout in_b and writing its
-// output in layout out_b (NCHW both: every op).
+// output in layout out_b (NCHW both: every op). The geometry rules are the
+// kernels' own (exec/blocked.hpp); none of them adds a residual.
 constexpr bool has_layout_kernel(const plan::op_info& o, bool in_b, bool out_b) {
     if (!in_b && !out_b) return true;
     if (o.residual >= 0) return false;
     switch (o.kind) {
-        case plan::op_kind::conv: {
-            if (o.stride[0] != 1 || o.stride[1] != 1) return false;
-            if (out_b) return o.out_channels % layout_block == 0;
-            // Blocked input, NCHW output: the 1x1 head.
-            return o.kernel[0] == 1 && o.kernel[1] == 1 && o.pad[0] == 0 && o.pad[1] == 0;
-        }
-        case plan::op_kind::conv_transpose: {
-            if (!out_b) return false;
-            for (std::size_t d = 0; d < 2; ++d)
-                if (o.kernel[d] != o.stride[d] || o.pad[d] != 0 || o.output_pad[d] != 0 || o.dilation[d] != 1) return false;
-            return o.out_channels % layout_block == 0;
-        }
+        case plan::op_kind::conv:
+            return out_b ? exec::blocked_conv_supported(conv_geometry_of<2>(o))
+                         : exec::pointwise_to_nchw_supported(conv_geometry_of<2>(o));  // the classifier head
+        case plan::op_kind::conv_transpose:
+            return out_b && exec::blocked_conv_transpose_supported(conv_transpose_geometry_of<2>(o));
         case plan::op_kind::max_pool:
             return in_b;  // to either layout
         default:
@@ -80,12 +74,12 @@ constexpr auto plan_layouts(const Graph& g, std::size_t rank, bool float_kernels
     for (std::size_t v = 0; v < g.n_values; ++v) {
         const auto& x = g.values[v];
         if (std::size_t(x.buffer) != v) continue;
-        b[v] = int(v) != g.input && int(v) != g.output && x.rank == 2 && x.channels % detail::layout_block == 0 &&
+        b[v] = int(v) != g.input && int(v) != g.output && x.rank == 2 && x.channels % exec::channel_block == 0 &&
                x.plane() >= min_blocked_plane;
     }
     for (std::size_t v = 0; v < g.n_values; ++v) {
         const auto& x = g.values[v];
-        if (x.channels % detail::layout_block != 0 || x.channel_offset % detail::layout_block != 0) b[buffer_of(int(v))] = false;
+        if (x.channels % exec::channel_block != 0 || x.channel_offset % exec::channel_block != 0) b[buffer_of(int(v))] = false;
     }
     // Operations without a kernel for their layouts turn values NCHW.
     for (bool changed = true; changed;) {

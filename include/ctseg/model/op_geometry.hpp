@@ -10,14 +10,14 @@
 namespace ctseg::model::detail {
 
 template <std::size_t R, class A>
-std::array<exec::index_t, R> dims(const A& a) {
+constexpr std::array<exec::index_t, R> dims(const A& a) {
     std::array<exec::index_t, R> r{};
     for (std::size_t i = 0; i < R; ++i) r[i] = a[i];
     return r;
 }
 
 template <std::size_t R>
-exec::conv_geometry<R> conv_geometry_of(const plan::op_info& o) {
+constexpr exec::conv_geometry<R> conv_geometry_of(const plan::op_info& o) {
     exec::conv_geometry<R> g;
     g.in_channels = o.in_channels;
     g.out_channels = o.out_channels;
@@ -29,7 +29,7 @@ exec::conv_geometry<R> conv_geometry_of(const plan::op_info& o) {
 }
 
 template <std::size_t R>
-exec::conv_transpose_geometry<R> conv_transpose_geometry_of(const plan::op_info& o) {
+constexpr exec::conv_transpose_geometry<R> conv_transpose_geometry_of(const plan::op_info& o) {
     exec::conv_transpose_geometry<R> g;
     g.in_channels = o.in_channels;
     g.out_channels = o.out_channels;
